@@ -1,0 +1,128 @@
+"""Command line: serve, create-admin, export-schema, gc."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from ecg_graphql.config import Settings
+
+EMBEDDED_URL_FILE = "embedded-url"
+
+
+def _embedded_url_path(settings: Settings) -> Path:
+    return settings.data_dir / EMBEDDED_URL_FILE
+
+
+def serve(settings: Settings) -> int:
+    """Run the API; start the embedded database first when ECG_MONGODB_URL is unset.
+
+    On Ctrl-C or SIGTERM the API stops first (graceful, at most 3 s), then the database.
+    """
+    import uvicorn
+
+    from ecg_graphql.db.embedded import EmbeddedDatabase
+    from ecg_graphql.logs import configure_logging
+    from ecg_graphql.main import create_app
+
+    configure_logging()
+    embedded: EmbeddedDatabase | None = None
+    url_file = _embedded_url_path(settings)
+    if settings.mongodb_url is None:
+        embedded = EmbeddedDatabase(settings.data_dir / "db")
+        url = embedded.start()
+        url_file.write_text(url)
+        print(f"embedded database: {url} (data in {settings.data_dir / 'db'})", flush=True)  # noqa: T201
+        settings = settings.model_copy(update={"mongodb_url": url})
+    try:
+        config = uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            timeout_graceful_shutdown=3,
+            ws="none",
+            proxy_headers=False,  # X-Forwarded-For is handled by ECG_TRUSTED_PROXIES only
+            server_header=False,
+        )
+        print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql", flush=True)  # noqa: T201
+        uvicorn.Server(config).run()
+    finally:
+        if embedded is not None:
+            embedded.stop(timeout=4)
+            url_file.unlink(missing_ok=True)
+    return 0
+
+
+async def _with_database(settings: Settings, action: str) -> int:
+    from ecg_graphql.auth.service import ensure_first_admin
+    from ecg_graphql.db.client import init_database, make_client, ping
+    from ecg_graphql.db.embedded import EmbeddedDatabase
+    from ecg_graphql.ecgs.service import discard_orphan_chunks
+
+    embedded: EmbeddedDatabase | None = None
+    url = settings.mongodb_url
+    url_file = _embedded_url_path(settings)
+    if url is None and url_file.exists():
+        candidate = url_file.read_text().strip()
+        probe = make_client(settings, candidate)
+        if await ping(probe):
+            url = candidate
+        await probe.close()
+    if url is None:
+        embedded = EmbeddedDatabase(settings.data_dir / "db")
+        url = await asyncio.to_thread(embedded.start)
+    client = make_client(settings, url)
+    try:
+        await init_database(client, settings.database)
+        if action == "create-admin":
+            generated = await ensure_first_admin(
+                username=settings.admin_username,
+                password=(
+                    settings.admin_password.get_secret_value() if settings.admin_password else None
+                ),
+                bcrypt_rounds=settings.bcrypt_rounds,
+            )
+            if generated is not None:
+                print(f"First admin created: username 'admin', password '{generated}'")  # noqa: T201
+            else:
+                print("Admin present; nothing changed.")  # noqa: T201
+        elif action == "gc":
+            removed = await discard_orphan_chunks()
+            print(f"removed {removed} orphan signal chunks")  # noqa: T201
+    finally:
+        await client.close()
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m ecg_graphql`."""
+    parser = argparse.ArgumentParser(prog="python -m ecg_graphql")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the API (and the embedded database when needed)")
+    sub.add_parser(
+        "create-admin",
+        help="create the first admin from ECG_ADMIN_USERNAME/ECG_ADMIN_PASSWORD, "
+        "or 'admin' with a random password printed once",
+    )
+    sub.add_parser("export-schema", help="print the GraphQL SDL")
+    sub.add_parser("gc", help="remove signal chunks of uploads that never completed")
+    args = parser.parse_args(argv)
+
+    if args.command == "export-schema":
+        from ecg_graphql.api.schema import build_schema
+
+        sys.stdout.write(build_schema().as_str() + "\n")
+        return 0
+    settings = Settings()
+    if args.command == "serve":
+        return serve(settings)
+    return asyncio.run(_with_database(settings, args.command))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

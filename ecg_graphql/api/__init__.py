@@ -1,0 +1,1 @@
+"""GraphQL layer: Strawberry types, resolvers, permissions and errors; translates to services."""

@@ -1,0 +1,53 @@
+"""Permission classes: who may call a field. Ownership is a filter in the services instead."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from graphql import GraphQLError
+from strawberry.permission import BasePermission
+
+from ecg_graphql.api.context import Info
+from ecg_graphql.api.errors import UNAUTHENTICATED, FORBIDDEN, coded_error
+from ecg_graphql.auth.service import ADMIN, USER
+
+
+def unauthenticated() -> GraphQLError:
+    """The error for a missing, malformed, expired or wrong-type token."""
+    return coded_error("Authentication required.", UNAUTHENTICATED)
+
+
+class IsAuthenticated(BasePermission):
+    """Any signed-in user."""
+
+    message = "Authentication required."
+    error_extensions: ClassVar[dict[str, object]] = {"code": UNAUTHENTICATED}
+
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        """True when the request carries a valid access token of an existing user."""
+        return await info.context.current_user() is not None
+
+
+class _HasRole(BasePermission):
+    role: ClassVar[str]
+    message = "You are not allowed to do this."
+    error_extensions: ClassVar[dict[str, object]] = {"code": FORBIDDEN}
+
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        """UNAUTHENTICATED without a valid token; FORBIDDEN for any other role."""
+        user = await info.context.current_user()
+        if user is None:
+            raise unauthenticated()
+        return user.role == self.role
+
+
+class IsAdmin(_HasRole):
+    """Only ADMIN: registering and listing users."""
+
+    role = ADMIN
+
+
+class IsUser(_HasRole):
+    """Only USER: sending and reading one's own ECGs (an ADMIN never does)."""
+
+    role = USER

@@ -1,0 +1,57 @@
+"""The schema: types, limits and error handling assembled; `build_schema` per settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from ecg_graphql.api.extensions import ShapeErrors
+from ecg_graphql.api.mutations import Mutation
+from ecg_graphql.api.queries import Query
+from ecg_graphql.api.scalars import SCALAR_MAP
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+# Room for a small ECG typed inline in GraphiQL; real uploads pass signals as variables.
+MAX_TOKENS = 20_000
+
+
+class EcgSchema(strawberry.Schema):
+    """Strawberry's schema, with errors logged by ShapeErrors (once, without tracebacks)."""
+
+    def process_errors(
+        self,
+        errors: list[GraphQLError],
+        execution_context: ExecutionContext | None = None,
+    ) -> None:
+        """Logging happens in ShapeErrors, where the error id is known."""
+
+
+def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+    """The schema; with `introspection` off, introspection and field suggestions are disabled."""
+    # Classes or factories, never shared instances: extensions hold per-request state.
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        ShapeErrors,
+    ]
+    if not introspection:
+        extensions.insert(0, DisableIntrospection)
+    config: Any = StrawberryConfig(
+        scalar_map=SCALAR_MAP,
+        disable_field_suggestions=not introspection,
+    )
+    return EcgSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)

@@ -1,0 +1,1 @@
+"""Authentication: passwords (bcrypt), tokens (JWT access, refresh families), users."""

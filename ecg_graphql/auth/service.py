@@ -1,0 +1,280 @@
+"""Users and sessions: create and list users, log in, rotate refresh tokens, log out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from ecg_graphql.auth import passwords, ratelimit, tokens
+from ecg_graphql.auth.errors import InvalidCredentials, InvalidToken, UsernameTaken
+from ecg_graphql.db.documents import RefreshTokenDocument, UserDocument, as_object_id, utcnow
+from ecg_graphql.errors import FieldIssue, InvalidArgument, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+USERNAME = re.compile(r"[A-Za-z0-9._-]{3,32}")
+ADMIN = "ADMIN"
+USER = "USER"
+ROLES = (ADMIN, USER)
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """What the auth service needs from the settings."""
+
+    jwt_secret: str
+    access_token_minutes: int
+    refresh_token_days: int
+    bcrypt_rounds: int
+    limits: ratelimit.LoginLimits
+    dummy_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A freshly issued token pair."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: UserDocument
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    """One page of users, oldest first."""
+
+    items: list[UserDocument]
+    has_next_page: bool
+
+
+def username_key(username: str) -> str:
+    """The case-insensitive identity of a username."""
+    return username.casefold()
+
+
+def _username_issue(username: str) -> FieldIssue | None:
+    if not USERNAME.fullmatch(username):
+        return FieldIssue(
+            "username", "Username must be 3 to 32 letters, digits, '.', '_' or '-'."
+        )
+    return None
+
+
+def _password_issue(password: str, *, field: str = "password") -> FieldIssue | None:
+    if len(password) < passwords.MIN_PASSWORD_CHARS:
+        return FieldIssue(field, "Password must be at least 8 characters.")
+    if len(password.encode("utf-8", "surrogatepass")) > passwords.MAX_PASSWORD_BYTES:
+        return FieldIssue(field, "Password must be at most 72 bytes in UTF-8.")
+    return None
+
+
+def validate_new_user(username: str, password: str, role: str) -> None:
+    """Raise ValidationFailed listing every broken rule of a new user."""
+    issues = [i for i in (_username_issue(username), _password_issue(password)) if i]
+    if role not in ROLES:
+        issues.append(FieldIssue("role", "Role must be ADMIN or USER."))
+    if issues:
+        raise ValidationFailed(issues)
+
+
+async def create_user(
+    *, username: str, password: str, role: str, bcrypt_rounds: int
+) -> UserDocument:
+    """Register a user; UsernameTaken when the name exists in any letter case (races included)."""
+    validate_new_user(username, password, role)
+    key = username_key(username)
+    if await UserDocument.find_one({"username_key": key}):
+        raise UsernameTaken(username)
+    user = UserDocument(
+        username=username,
+        username_key=key,
+        password_hash=await passwords.hash_password(password, bcrypt_rounds),
+        role=role,
+    )
+    try:
+        await user.insert()
+    except DuplicateKeyError:  # the unique index decides races
+        raise UsernameTaken(username) from None
+    return user
+
+
+def encode_user_cursor(user: UserDocument) -> str:
+    """An opaque cursor just after `user` in the listing."""
+    return base64.urlsafe_b64encode(str(user.id).encode()).decode()
+
+
+async def list_users(*, first: int, after: str | None) -> UserPage:
+    """Users in registration order."""
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise InvalidArgument(f"first must be between 1 and {MAX_PAGE_SIZE}.")
+    query: dict[str, Any] = {}
+    if after is not None:
+        try:
+            oid = as_object_id(base64.urlsafe_b64decode(after.encode()[:64]).decode())
+        except (ValueError, binascii.Error):
+            oid = None
+        if oid is None:
+            raise InvalidArgument("Invalid cursor.")
+        query["_id"] = {"$gt": oid}
+    docs = await UserDocument.find(query).sort([("_id", 1)]).limit(first + 1).to_list()
+    return UserPage(items=docs[:first], has_next_page=len(docs) > first)
+
+
+async def count_users() -> int:
+    """How many users exist."""
+    return await UserDocument.find({}).count()
+
+
+async def get_user(user_id: str) -> UserDocument | None:
+    """The user with this id, or None."""
+    oid = as_object_id(user_id)
+    return None if oid is None else await UserDocument.get(oid)
+
+
+async def authenticate(token: str, *, secret: str) -> UserDocument | None:
+    """The user behind a valid access token, or None; the role comes from the stored user."""
+    claims = tokens.decode_access_token(token, secret=secret)
+    if claims is None:
+        return None
+    return await get_user(claims.user_id)
+
+
+async def _issue_session(user: UserDocument, config: AuthConfig, family_id: str) -> Session:
+    refresh = tokens.new_refresh_token()
+    await RefreshTokenDocument(
+        token_hash=tokens.hash_refresh_token(refresh),
+        family_id=family_id,
+        user_id=user.id,
+        expires_at=utcnow() + timedelta(days=config.refresh_token_days),
+    ).insert()
+    access = tokens.issue_access_token(
+        user_id=str(user.id),
+        role=user.role,
+        secret=config.jwt_secret,
+        minutes=config.access_token_minutes,
+    )
+    return Session(access, refresh, config.access_token_minutes * 60, user)
+
+
+async def login(*, username: str, password: str, address: str, config: AuthConfig) -> Session:
+    """A new session, or InvalidCredentials (same answer and timing for unknown users).
+
+    Raises ValidationFailed for malformed input and RateLimited past the failure limits.
+    """
+    issues = [i for i in (_username_issue(username),) if i]
+    if not password:
+        issues.append(FieldIssue("password", "Password is required."))
+    elif len(password.encode("utf-8", "surrogatepass")) > passwords.MAX_PASSWORD_BYTES:
+        issues.append(FieldIssue("password", "Password must be at most 72 bytes in UTF-8."))
+    if issues:
+        raise ValidationFailed(issues)
+
+    key = username_key(username)
+    had_failures = await ratelimit.check_login_allowed(
+        username_key=key, address=address, limits=config.limits
+    )
+    user = await UserDocument.find_one({"username_key": key})
+    valid = await passwords.verify_password(
+        password, user.password_hash if user else config.dummy_hash
+    )
+    if user is None or not valid:
+        await ratelimit.record_login_failure(
+            username_key=key, address=address, window_seconds=config.limits.window_seconds
+        )
+        raise InvalidCredentials
+    if had_failures:
+        await ratelimit.clear_user_failures(username_key=key)
+    return await _issue_session(user, config, family_id=secrets.token_hex(16))
+
+
+async def refresh(*, refresh_token: str, config: AuthConfig) -> Session:
+    """Rotate: the presented token is spent and a new pair issued in the same family.
+
+    Presenting a spent token revokes its whole family (it was stolen or replayed).
+    """
+    if not 0 < len(refresh_token) <= tokens.MAX_TOKEN_LENGTH:
+        raise InvalidToken
+    token_hash = tokens.hash_refresh_token(refresh_token)
+    now = utcnow()
+    collection = RefreshTokenDocument.get_pymongo_collection()
+    claimed = await collection.find_one_and_update(
+        {"token_hash": token_hash, "used_at": None, "revoked": False},
+        {"$set": {"used_at": now}},
+        return_document=ReturnDocument.BEFORE,
+    )
+    if claimed is None:
+        spent = await collection.find_one({"token_hash": token_hash}, {"family_id": 1})
+        if spent is not None:
+            await revoke_family(spent["family_id"])
+            logger.warning("refresh token reuse: family revoked")
+        raise InvalidToken
+    expires_at: datetime = claimed["expires_at"]
+    if expires_at.replace(tzinfo=expires_at.tzinfo or UTC) <= now:
+        raise InvalidToken
+    user = await UserDocument.get(claimed["user_id"])
+    if user is None:
+        raise InvalidToken
+    session = await _issue_session(user, config, family_id=claimed["family_id"])
+    # A concurrent reuse may have revoked the family after our claim: then the new pair dies too.
+    if await collection.find_one({"family_id": claimed["family_id"], "revoked": True}):
+        await revoke_family(claimed["family_id"])
+        raise InvalidToken
+    return session
+
+
+async def revoke_family(family_id: str) -> None:
+    """Revoke every refresh token of a family."""
+    await RefreshTokenDocument.get_pymongo_collection().update_many(
+        {"family_id": family_id}, {"$set": {"revoked": True}}
+    )
+
+
+async def logout(*, refresh_token: str) -> None:
+    """Revoke the family of `refresh_token`, if it is one of ours; silent otherwise."""
+    if not 0 < len(refresh_token) <= tokens.MAX_TOKEN_LENGTH:
+        return
+    found = await RefreshTokenDocument.get_pymongo_collection().find_one(
+        {"token_hash": tokens.hash_refresh_token(refresh_token)}, {"family_id": 1}
+    )
+    if found is not None:
+        await revoke_family(found["family_id"])
+
+
+async def ensure_first_admin(
+    *, username: str | None, password: str | None, bcrypt_rounds: int
+) -> str | None:
+    """Create the first admin; returns the generated password when one was made up.
+
+    With a username and password: create that admin unless the username exists (never
+    overwritten). With neither: create `admin` with a random password if no admin exists.
+    """
+    if username is not None and password is not None:
+        try:
+            await create_user(
+                username=username, password=password, role=ADMIN, bcrypt_rounds=bcrypt_rounds
+            )
+        except UsernameTaken:
+            pass
+        return None
+    if await UserDocument.find_one({"role": ADMIN}):
+        return None
+    generated = secrets.token_urlsafe(18)
+    try:
+        await create_user(
+            username="admin", password=generated, role=ADMIN, bcrypt_rounds=bcrypt_rounds
+        )
+    except UsernameTaken:
+        return None
+    return generated

@@ -1,0 +1,78 @@
+"""Settings: environment variables with the ECG_ prefix."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_JWT_SECRET_BYTES = 32
+JWT_SECRET_FILE = "jwt-secret"
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service; see the settings table in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="ECG_", extra="ignore")
+
+    mongodb_url: str | None = None
+    database: str = "ecg"
+    data_dir: Path = Path(".data")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    jwt_secret: SecretStr | None = None
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=7, ge=1, le=365)
+    bcrypt_rounds: int = Field(default=12, ge=4, le=31)
+    introspection: bool = True
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    login_max_failures_per_user: int = Field(default=10, ge=1)
+    login_max_failures_per_address: int = Field(default=100, ge=1)
+    login_failure_window_seconds: int = Field(default=300, ge=1)
+    # Comma-separated IPs or CIDR networks whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
+    admin_username: str | None = None
+    admin_password: SecretStr | None = None
+    # Per-operation database timeout: no request waits longer on a dead database.
+    database_timeout_seconds: float = Field(default=4.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.jwt_secret is not None:
+            if len(self.jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+                raise ValueError(f"ECG_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        if (self.admin_username is None) != (self.admin_password is None):
+            raise ValueError("set both ECG_ADMIN_USERNAME and ECG_ADMIN_PASSWORD, or neither")
+        self.trusted_networks  # noqa: B018  (parse now so a typo fails at start-up)
+        return self
+
+    @cached_property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The proxies allowed to set X-Forwarded-For, parsed."""
+        parts = [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+        return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
+
+    def resolve_jwt_secret(self) -> str:
+        """The signing secret: ECG_JWT_SECRET, else one generated once and kept in ECG_DATA_DIR."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        path = self.data_dir / JWT_SECRET_FILE
+        if path.exists():
+            secret = path.read_text().strip()
+            if len(secret.encode()) >= MIN_JWT_SECRET_BYTES:
+                return secret
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        # O_EXCL: two workers starting together agree on one secret.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(secret)
+        return secret

@@ -1,0 +1,1 @@
+"""Database: client, Beanie documents and the embedded server launcher."""

@@ -1,0 +1,156 @@
+"""Beanie documents. GraphQL types are separate (see api/types.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import pymongo
+from beanie import Document, Indexed
+from bson import ObjectId
+from pydantic import BaseModel, Field
+from pymongo import IndexModel
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, truncated to milliseconds as MongoDB stores it."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class UserDocument(Document):
+    """A registered user. `username_key` is the case-folded name that must be unique."""
+
+    username: str
+    username_key: Annotated[str, Indexed(unique=True)]
+    password_hash: bytes
+    role: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "users"
+
+
+class LeadMeta(BaseModel):
+    """Where one lead's samples live: `dtype` is "<i2" or "<i4", chunked by `chunk_samples`."""
+
+    name: str
+    number_of_samples: int
+    dtype: str
+    chunk_samples: int
+
+
+class AnalysisResult(BaseModel):
+    """One analysis over every lead, in lead order, tagged with the analysis version."""
+
+    version: int
+    values: list[float | int]
+
+
+class EcgDocument(Document):
+    """ECG metadata and insights; stays small whatever the signal length (samples live apart)."""
+
+    owner_id: ObjectId
+    ecg_id: str
+    date: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+    sampling_rate: float | None = None
+    signal_id: ObjectId
+    leads: list[LeadMeta]
+    insights: dict[str, AnalysisResult]
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    class Settings:
+        name = "ecgs"
+        indexes = [  # noqa: RUF012  (Beanie reads this class attribute)
+            IndexModel(
+                [("owner_id", pymongo.ASCENDING), ("ecg_id", pymongo.ASCENDING)],
+                name="owner_ecg_id",
+                unique=True,
+            ),
+            IndexModel(
+                [
+                    ("owner_id", pymongo.ASCENDING),
+                    ("date", pymongo.DESCENDING),
+                    ("created_at", pymongo.DESCENDING),
+                    ("_id", pymongo.DESCENDING),
+                ],
+                name="owner_newest",
+            ),
+        ]
+
+
+class SignalChunkDocument(Document):
+    """Packed little-endian samples of one lead, samples [seq*chunk, (seq+1)*chunk)."""
+
+    signal_id: ObjectId
+    lead: int
+    seq: int
+    data: bytes
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    class Settings:
+        name = "signal_chunks"
+        indexes = [  # noqa: RUF012
+            IndexModel(
+                [
+                    ("signal_id", pymongo.ASCENDING),
+                    ("lead", pymongo.ASCENDING),
+                    ("seq", pymongo.ASCENDING),
+                ],
+                name="signal_lead_seq",
+                unique=True,
+            ),
+        ]
+
+
+class RefreshTokenDocument(Document):
+    """A refresh token, stored only as its SHA-256; single use, grouped in a family."""
+
+    token_hash: Annotated[str, Indexed(unique=True)]
+    family_id: Annotated[str, Indexed()]
+    user_id: ObjectId
+    expires_at: datetime
+    used_at: datetime | None = None
+    revoked: bool = False
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    class Settings:
+        name = "refresh_tokens"
+        indexes = [  # noqa: RUF012
+            IndexModel([("expires_at", pymongo.ASCENDING)], expireAfterSeconds=0, name="ttl"),
+        ]
+
+
+class LoginFailureDocument(Document):
+    """One failed login, counted per username key and per client address; expires by TTL."""
+
+    key: str
+    at: datetime
+    expires_at: datetime
+
+    class Settings:
+        name = "login_failures"
+        indexes = [  # noqa: RUF012
+            IndexModel([("key", pymongo.ASCENDING), ("at", pymongo.ASCENDING)], name="key_at"),
+            IndexModel([("expires_at", pymongo.ASCENDING)], expireAfterSeconds=0, name="ttl"),
+        ]
+
+
+DOCUMENT_MODELS: tuple[type[Document], ...] = (
+    UserDocument,
+    EcgDocument,
+    SignalChunkDocument,
+    RefreshTokenDocument,
+    LoginFailureDocument,
+)
+
+
+def as_object_id(value: Any) -> ObjectId | None:
+    """An ObjectId from a string, or None when the value is not one (never raises)."""
+    if isinstance(value, str) and ObjectId.is_valid(value):
+        return ObjectId(value)
+    return None

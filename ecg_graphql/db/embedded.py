@@ -1,0 +1,157 @@
+"""Launcher for the embedded SecantusDB server, always as a separate process (it is GPL-2.0)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+_LISTENING = re.compile(r"secantus listening on ([0-9.]+):(\d+)")
+PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedDatabaseError(RuntimeError):
+    """The embedded database could not be started."""
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    # Linux only: if the service is SIGKILLed, the database goes too (no orphan).
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class EmbeddedDatabase:
+    """A SecantusDB child process on a free loopback port, data kept under `storage_path`."""
+
+    def __init__(
+        self,
+        storage_path: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.storage_path = storage_path
+        self.host = host
+        self.requested_port = port
+        self.extra_args = extra_args
+        self.process: subprocess.Popen[str] | None = None
+        self.port: int | None = None
+        self._log_tail: list[str] = []
+        self._drainer: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The mongodb:// URL of the running server."""
+        if self.port is None:
+            raise EmbeddedDatabaseError("embedded database is not running")
+        return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+
+    def start(self, timeout: float = 60.0) -> str:
+        """Start the server and wait until it listens; returns its URL."""
+        self.storage_path.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "secantus",
+            "--host",
+            self.host,
+            "--port",
+            str(self.requested_port),
+            "--storage-path",
+            str(self.storage_path),
+            "--log-level",
+            "INFO",  # the "listening on" line is INFO; later lines are drained
+            *self.extra_args,
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(  # noqa: S603  (fixed argv, no shell)
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            start_new_session=True,  # Ctrl-C reaches us, not the database: we stop it in order
+        )
+        deadline = time.monotonic() + timeout
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self._log_tail = [*self._log_tail[-20:], line.rstrip()]
+            match = _LISTENING.search(line)
+            if match:
+                self.port = int(match.group(2))
+                self._drainer = threading.Thread(target=self._drain, daemon=True)
+                self._drainer.start()
+                return self.url
+        self.stop()
+        tail = "\n".join(self._log_tail)
+        raise EmbeddedDatabaseError(f"embedded database did not start:\n{tail}")
+
+    def _drain(self) -> None:
+        # Keep reading its output so the pipe never fills and blocks the server.
+        process = self.process
+        if process is None or process.stdout is None:
+            return
+        for line in process.stdout:
+            self._log_tail = [*self._log_tail[-20:], line.rstrip()]
+            if " ERROR " in line or "CRITICAL" in line:
+                sys.stderr.write(f"[secantus] {line}")
+
+    def is_running(self) -> bool:
+        """True while the child process lives."""
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the server (fault tests): no clean shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        self._reap()
+
+    def _reap(self) -> None:
+        process = self.process
+        if process is None:
+            return
+        process.wait(timeout=10)
+        if self._drainer is not None:
+            self._drainer.join(timeout=2)
+            self._drainer = None
+        if process.stdout is not None:
+            process.stdout.close()
+        self.process = None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds; returns once the process is gone."""
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self._reap()
+
+    def __enter__(self) -> EmbeddedDatabase:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

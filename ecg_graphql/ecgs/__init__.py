@@ -1,0 +1,1 @@
+"""ECGs: validation, packed chunk storage, reading, listing and deletion (no web imports)."""

@@ -1,0 +1,294 @@
+"""ECG service: upload, read, list, slice and delete, always scoped to the owner."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from ecg_graphql.db.documents import (
+    AnalysisResult,
+    EcgDocument,
+    LeadMeta,
+    SignalChunkDocument,
+    utcnow,
+)
+from ecg_graphql.ecgs.errors import EcgAlreadyExists
+from ecg_graphql.ecgs.packing import (
+    CHUNK_SAMPLES,
+    chunk_range,
+    narrowest_dtype,
+    pack_chunks,
+    unpack_slice,
+)
+from ecg_graphql.ecgs.validation import EcgUpload, validate_ecg
+from ecg_graphql.errors import InvalidArgument
+from ecg_graphql.insights.registry import run_all
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 100
+MAX_SLICE = 1_000_000
+# Chunk documents per insert command: bounds one command's size (~16-32 MB).
+INSERT_BATCH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEcg:
+    """A validated ECG with its insights computed and its samples packed, ready to store."""
+
+    ecg_id: str
+    date: datetime
+    sampling_rate: float | None
+    leads: list[LeadMeta]
+    chunks: list[tuple[int, int, bytes]]  # (lead, seq, data)
+    insights: dict[str, AnalysisResult]
+
+
+@dataclass(frozen=True, slots=True)
+class EcgPage:
+    """One page of a listing, newest first."""
+
+    items: list[EcgDocument]
+    has_next_page: bool
+
+
+def prepare_ecg(upload: EcgUpload) -> PreparedEcg:
+    """Validate, analyse and pack (CPU only: call it off the event loop)."""
+    valid = validate_ecg(upload)
+    arrays = [lead.samples for lead in valid.leads]
+    insights = {
+        name: AnalysisResult(version=version, values=values)
+        for name, (version, values) in run_all(arrays).items()
+    }
+    metas: list[LeadMeta] = []
+    chunks: list[tuple[int, int, bytes]] = []
+    for index, lead in enumerate(valid.leads):
+        dtype = narrowest_dtype(lead.samples)
+        metas.append(
+            LeadMeta(
+                name=lead.name,
+                number_of_samples=len(lead.samples),
+                dtype=dtype,
+                chunk_samples=CHUNK_SAMPLES,
+            )
+        )
+        chunks.extend(
+            (index, seq, data) for seq, data in enumerate(pack_chunks(lead.samples, dtype))
+        )
+    return PreparedEcg(
+        ecg_id=valid.id if valid.id is not None else str(uuid.uuid4()),
+        date=valid.date,
+        sampling_rate=valid.sampling_rate,
+        leads=metas,
+        chunks=chunks,
+        insights=insights,
+    )
+
+
+async def upload_ecg(*, owner_id: ObjectId, upload: EcgUpload) -> EcgDocument:
+    """Store a new ECG for `owner_id`; it becomes visible only once every chunk is written.
+
+    Raises ValidationFailed (nothing stored) or EcgAlreadyExists (nothing overwritten).
+    A failure part-way removes what was written; the ECG document goes last, so a
+    half-written ECG is never visible.
+    """
+    prepared = await asyncio.to_thread(prepare_ecg, upload)
+    if upload.id is not None and await EcgDocument.find_one(
+        {"owner_id": owner_id, "ecg_id": prepared.ecg_id}
+    ):
+        raise EcgAlreadyExists(prepared.ecg_id)
+
+    signal_id = ObjectId()
+    document = EcgDocument(
+        owner_id=owner_id,
+        ecg_id=prepared.ecg_id,
+        date=prepared.date,
+        sampling_rate=prepared.sampling_rate,
+        signal_id=signal_id,
+        leads=prepared.leads,
+        insights=prepared.insights,
+    )
+    try:
+        await _insert_chunks(signal_id, prepared.chunks)
+        await document.insert()
+    except BaseException as exc:
+        # Includes cancellation: never leave chunks of an ECG that does not exist.
+        await _discard_chunks(signal_id)
+        if isinstance(exc, DuplicateKeyError):
+            raise EcgAlreadyExists(prepared.ecg_id) from None
+        raise
+    return document
+
+
+async def _insert_chunks(signal_id: ObjectId, chunks: list[tuple[int, int, bytes]]) -> None:
+    collection = SignalChunkDocument.get_pymongo_collection()
+    for start in range(0, len(chunks), INSERT_BATCH):
+        batch = chunks[start : start + INSERT_BATCH]
+        await collection.insert_many(
+            [
+                {"signal_id": signal_id, "lead": lead, "seq": seq, "data": data}
+                for lead, seq, data in batch
+            ],
+            ordered=True,
+        )
+
+
+async def _discard_chunks(signal_id: ObjectId) -> None:
+    try:
+        await asyncio.shield(
+            SignalChunkDocument.get_pymongo_collection().delete_many({"signal_id": signal_id})
+        )
+    except Exception:  # best effort: orphans are invisible and removed by `gc`
+        logger.warning("could not remove chunks of failed upload signal_id=%s", signal_id)
+
+
+async def get_ecg(*, owner_id: ObjectId, ecg_id: str) -> EcgDocument | None:
+    """The owner's ECG with this id, or None (another owner's ECG is indistinguishable)."""
+    return await EcgDocument.find_one({"owner_id": owner_id, "ecg_id": ecg_id})
+
+
+def encode_cursor(doc: EcgDocument) -> str:
+    """An opaque cursor for the position just after `doc` in the newest-first order."""
+    raw = json.dumps(
+        [_millis(doc.date), _millis(doc.created_at), str(doc.id)], separators=(",", ":")
+    )
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _millis(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+def _from_millis(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, datetime, ObjectId]:
+    try:
+        if len(cursor) > 256:
+            raise ValueError
+        date_ms, created_ms, oid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not (isinstance(date_ms, int) and isinstance(created_ms, int)):
+            raise ValueError
+        if not (isinstance(oid, str) and ObjectId.is_valid(oid)):
+            raise ValueError
+        return _from_millis(date_ms), _from_millis(created_ms), ObjectId(oid)
+    except (ValueError, TypeError, binascii.Error, OverflowError, OSError):
+        raise InvalidArgument("Invalid cursor.") from None
+
+
+def check_page_size(first: int) -> None:
+    """Page sizes are 1 to 100."""
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise InvalidArgument(f"first must be between 1 and {MAX_PAGE_SIZE}.")
+
+
+async def list_ecgs(*, owner_id: ObjectId, first: int, after: str | None) -> EcgPage:
+    """The owner's ECGs, newest `date` first, ties newest upload first."""
+    check_page_size(first)
+    query: dict[str, Any] = {"owner_id": owner_id}
+    if after is not None:
+        date, created, oid = _decode_cursor(after)
+        query["$or"] = [
+            {"date": {"$lt": date}},
+            {"date": date, "created_at": {"$lt": created}},
+            {"date": date, "created_at": created, "_id": {"$lt": oid}},
+        ]
+    docs = (
+        await EcgDocument.find(query)
+        .sort([("date", -1), ("created_at", -1), ("_id", -1)])
+        .limit(first + 1)
+        .to_list()
+    )
+    return EcgPage(items=docs[:first], has_next_page=len(docs) > first)
+
+
+async def count_ecgs(*, owner_id: ObjectId) -> int:
+    """How many ECGs the owner has."""
+    return await EcgDocument.find({"owner_id": owner_id}).count()
+
+
+async def delete_ecg(*, owner_id: ObjectId, ecg_id: str) -> bool:
+    """Delete the owner's ECG and its samples; False when there is no such ECG of theirs."""
+    collection = EcgDocument.get_pymongo_collection()
+    deleted = await collection.find_one_and_delete(
+        {"owner_id": owner_id, "ecg_id": ecg_id}, projection={"signal_id": 1}
+    )
+    if deleted is None:
+        return False
+    # The ECG is already invisible; its chunks go next (an interruption leaves orphans for gc).
+    await SignalChunkDocument.get_pymongo_collection().delete_many(
+        {"signal_id": deleted["signal_id"]}
+    )
+    return True
+
+
+async def read_samples(
+    *, document: EcgDocument, lead_index: int, offset: int, limit: int | None
+) -> npt.NDArray[np.int64]:
+    """Samples [offset, offset+limit) of one lead, reading only the chunks that hold them."""
+    if offset < 0:
+        raise InvalidArgument("offset must be >= 0.")
+    if limit is not None and not 0 <= limit <= MAX_SLICE:
+        raise InvalidArgument(f"limit must be between 0 and {MAX_SLICE}.")
+    meta = document.leads[lead_index]
+    end = min(meta.number_of_samples, offset + (MAX_SLICE if limit is None else limit))
+    if offset >= end:
+        return np.empty(0, dtype=np.int64)
+    first, last = chunk_range(offset, end, meta.chunk_samples)
+    cursor = (
+        SignalChunkDocument.get_pymongo_collection()
+        .find(
+            {"signal_id": document.signal_id, "lead": lead_index, "seq": {"$gte": first, "$lte": last}},
+            projection={"_id": 0, "seq": 1, "data": 1},
+        )
+        .sort([("seq", 1)])
+    )
+    rows = await cursor.to_list()
+    if [row["seq"] for row in rows] != list(range(first, last + 1)):
+        raise RuntimeError("signal chunks missing")  # masked: storage is inconsistent
+    return unpack_slice(
+        [row["data"] for row in rows], meta.dtype, first, offset, end, meta.chunk_samples
+    )
+
+
+async def discard_orphan_chunks(*, older_than_seconds: float = 3600.0) -> int:
+    """Remove chunks whose upload never completed (no ECG refers to them); returns how many."""
+    cutoff = ObjectId.from_datetime(
+        datetime.fromtimestamp(utcnow().timestamp() - older_than_seconds, tz=UTC)
+    )
+    chunks = SignalChunkDocument.get_pymongo_collection()
+    candidates = {
+        row["_id"]
+        async for row in await chunks.aggregate(
+            [{"$match": {"signal_id": {"$lt": cutoff}}}, {"$group": {"_id": "$signal_id"}}]
+        )
+    }
+    if not candidates:
+        return 0
+    referenced = {
+        row["signal_id"]
+        async for row in EcgDocument.get_pymongo_collection().find(
+            {"signal_id": {"$in": list(candidates)}}, projection={"signal_id": 1}
+        )
+    }
+    orphans = list(candidates - referenced)
+    if not orphans:
+        return 0
+    result = await chunks.delete_many({"signal_id": {"$in": orphans}})
+    return result.deleted_count

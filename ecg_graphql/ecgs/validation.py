@@ -1,0 +1,165 @@
+"""Validation of an uploaded ECG: every rule checked, every violation reported at once."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from ecg_graphql.errors import FieldIssue, ValidationFailed
+
+MIN_LEADS = 1
+MAX_LEADS = 64
+MAX_ID_LENGTH = 128
+MAX_SAMPLING_RATE = 100_000.0
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+LEAD_NAME = re.compile(r"[A-Za-z0-9_-]{1,16}")
+CANONICAL_LEADS = {
+    name.lower(): name
+    for name in ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LeadUpload:
+    """One lead as received: `signal` is the raw, not yet trusted value."""
+
+    name: str
+    number_of_samples: int | None
+    signal: object
+
+
+@dataclass(frozen=True, slots=True)
+class EcgUpload:
+    """An ECG as received from a client."""
+
+    id: str | None
+    date: datetime
+    sampling_rate: float | None
+    leads: list[LeadUpload]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidLead:
+    """A lead that passed validation, its samples as int64."""
+
+    name: str
+    samples: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidEcg:
+    """An ECG that passed every rule."""
+
+    id: str | None
+    date: datetime
+    sampling_rate: float | None
+    leads: list[ValidLead]
+
+
+def canonical_lead_name(name: str) -> str:
+    """The twelve standard names in canonical spelling (avr -> aVR); others unchanged."""
+    return CANONICAL_LEADS.get(name.lower(), name)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A datetime without offset is UTC; any other is converted to UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _samples(raw: object) -> tuple[npt.NDArray[np.int64] | None, str | None]:
+    """The samples as int64, or an error message that never echoes the values."""
+    if not isinstance(raw, list):
+        return None, "Signal must be a list of integers."
+    if not raw:
+        return None, "Signal must have at least 1 sample."
+    # type() rather than isinstance(): bool is an int subclass but not a sample.
+    if set(map(type, raw)) != {int}:
+        return None, "Signal must contain only integers."
+    try:
+        array = np.array(raw, dtype=np.int64)
+    except OverflowError:
+        return None, "Signal values must be in the int32 range."
+    if int(array.min()) < INT32_MIN or int(array.max()) > INT32_MAX:
+        return None, "Signal values must be in the int32 range."
+    return array, None
+
+
+def _check_id(ecg_id: str | None, issues: list[FieldIssue]) -> None:
+    if ecg_id is None:
+        return
+    if not 1 <= len(ecg_id) <= MAX_ID_LENGTH:
+        issues.append(FieldIssue("id", f"Id must be 1 to {MAX_ID_LENGTH} characters."))
+    elif not ecg_id.isprintable() or ecg_id != ecg_id.strip():
+        issues.append(
+            FieldIssue("id", "Id must not contain control characters or surrounding spaces.")
+        )
+
+
+def _check_rate(rate: float | None, issues: list[FieldIssue]) -> None:
+    if rate is None:
+        return
+    if not math.isfinite(rate) or not 0 < rate <= MAX_SAMPLING_RATE:
+        issues.append(
+            FieldIssue("samplingRate", "Sampling rate must be > 0 and <= 100000 Hz.")
+        )
+
+
+def validate_ecg(upload: EcgUpload) -> ValidEcg:
+    """Check every rule of an upload; raise ValidationFailed listing all violations."""
+    issues: list[FieldIssue] = []
+    _check_id(upload.id, issues)
+    _check_rate(upload.sampling_rate, issues)
+    if not MIN_LEADS <= len(upload.leads) <= MAX_LEADS:
+        issues.append(FieldIssue("leads", f"An ECG has {MIN_LEADS} to {MAX_LEADS} leads."))
+
+    seen: set[str] = set()
+    leads: list[ValidLead] = []
+    # Past the cap, leads are not inspected: the error above already rejects the input.
+    for i, lead in enumerate(upload.leads[: MAX_LEADS + 1]):
+        path = f"leads.{i}"
+        if not LEAD_NAME.fullmatch(lead.name):
+            issues.append(
+                FieldIssue(
+                    f"{path}.name",
+                    "Lead name must be 1 to 16 letters, digits, '_' or '-'.",
+                )
+            )
+        elif lead.name.lower() in seen:
+            issues.append(FieldIssue(f"{path}.name", "Lead names must be unique in an ECG."))
+        seen.add(lead.name.lower())
+
+        samples, problem = _samples(lead.signal)
+        if problem is not None:
+            issues.append(FieldIssue(f"{path}.signal", problem))
+        if lead.number_of_samples is not None:
+            if lead.number_of_samples < 1:
+                issues.append(
+                    FieldIssue(f"{path}.numberOfSamples", "Number of samples must be at least 1.")
+                )
+            elif isinstance(lead.signal, list) and lead.number_of_samples != len(lead.signal):
+                issues.append(
+                    FieldIssue(
+                        f"{path}.numberOfSamples",
+                        "Number of samples must equal the signal length.",
+                    )
+                )
+        if samples is not None:
+            leads.append(ValidLead(canonical_lead_name(lead.name), samples))
+
+    if issues:
+        raise ValidationFailed(issues)
+    return ValidEcg(
+        id=upload.id,
+        date=as_utc(upload.date),
+        sampling_rate=upload.sampling_rate,
+        leads=leads,
+    )

@@ -1,0 +1,1 @@
+"""Analyses: one pure numpy function per module, listed explicitly in `registry`."""

@@ -1,0 +1,109 @@
+"""The application: FastAPI with the GraphQL router at /graphql, /health and /ready."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pymongo import AsyncMongoClient
+from strawberry.fastapi import GraphQLRouter
+
+from ecg_graphql.api.context import AppServices, Context, bearer_token, client_address
+from ecg_graphql.api.schema import build_schema
+from ecg_graphql.auth import passwords
+from ecg_graphql.auth.ratelimit import LoginLimits
+from ecg_graphql.auth.service import AuthConfig, ensure_first_admin
+from ecg_graphql.config import Settings
+from ecg_graphql.db.client import init_database, make_client, ping
+from ecg_graphql.limits import MaxBodySizeMiddleware
+
+logger = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings) -> AppServices:
+    """Everything resolvers need, derived once from the settings."""
+    return AppServices(
+        settings=settings,
+        auth=AuthConfig(
+            jwt_secret=settings.resolve_jwt_secret(),
+            access_token_minutes=settings.access_token_minutes,
+            refresh_token_days=settings.refresh_token_days,
+            bcrypt_rounds=settings.bcrypt_rounds,
+            limits=LoginLimits(
+                per_user=settings.login_max_failures_per_user,
+                per_address=settings.login_max_failures_per_address,
+                window_seconds=settings.login_failure_window_seconds,
+            ),
+            dummy_hash=passwords.dummy_hash(settings.bcrypt_rounds),
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app; the database connection is made in the lifespan, never at import."""
+    settings = settings or Settings()
+    services = build_services(settings)
+    client: AsyncMongoClient[dict[str, object]] = make_client(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await init_database(client, settings.database)
+        generated = await ensure_first_admin(
+            username=settings.admin_username,
+            password=(
+                settings.admin_password.get_secret_value() if settings.admin_password else None
+            ),
+            bcrypt_rounds=settings.bcrypt_rounds,
+        )
+        if generated is not None:
+            # Printed once, on the console only (never to the log stream).
+            print(  # noqa: T201
+                f"\n  First admin created: username 'admin', password '{generated}'\n"
+                "  Store it now; it is not shown again.\n",
+                flush=True,
+            )
+        try:
+            yield
+        finally:
+            await client.close()
+
+    async def get_context(request: Request) -> Context:
+        return Context(
+            services=services,
+            token=bearer_token(request.headers.get("authorization")),
+            client_address=client_address(
+                request.client.host if request.client else None,
+                request.headers.get("x-forwarded-for"),
+                settings.trusted_networks,
+            ),
+        )
+
+    router: GraphQLRouter[Context, None] = GraphQLRouter(
+        build_schema(introspection=settings.introspection),
+        context_getter=get_context,
+        graphql_ide="graphiql",
+        allow_queries_via_get=False,
+        subscription_protocols=(),
+    )
+    app = FastAPI(title="ecg-graphql", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.include_router(router, prefix="/graphql")
+    app.state.mongo_client = client
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        """The database answers."""
+        if await ping(client):
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "database unavailable"}, status_code=503)
+
+    app.add_middleware(MaxBodySizeMiddleware, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,174 @@
+"""Test harness: the real app over HTTP (httpx + ASGITransport, lifespan run) on a real database."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ecg_graphql.config import Settings
+from ecg_graphql.main import create_app
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "ecg-data"
+ADMIN_USERNAME = "root-admin"
+ADMIN_PASSWORD = "admin-password-1"
+JWT_SECRET = "test-secret-" + "x" * 40
+
+
+def test_settings(mongodb_url: str, **overrides: Any) -> Settings:
+    """Settings for one test: its own database, fast bcrypt, a known admin."""
+    values: dict[str, Any] = {
+        "mongodb_url": mongodb_url,
+        "database": f"t_{uuid.uuid4().hex[:16]}",
+        "jwt_secret": JWT_SECRET,
+        "bcrypt_rounds": 4,
+        "admin_username": ADMIN_USERNAME,
+        "admin_password": ADMIN_PASSWORD,
+        "database_timeout_seconds": 3.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Api:
+    """A GraphQL client of the app under test."""
+
+    http: httpx.AsyncClient
+    settings: Settings
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """POST a GraphQL operation; returns the raw HTTP response."""
+        all_headers = {"content-type": "application/json", **(headers or {})}
+        if token is not None:
+            all_headers["authorization"] = f"Bearer {token}"
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        return await self.http.post("/graphql", content=json.dumps(body), headers=all_headers)
+
+    async def gql(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """POST a GraphQL operation; returns the JSON body (asserting HTTP 200)."""
+        response = await self.post(query, variables, token=token, headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def login(self, username: str, password: str) -> dict[str, Any]:
+        """The AuthPayload of a successful login."""
+        body = await self.gql(LOGIN, {"u": username, "p": password})
+        payload: dict[str, Any] = body["data"]["login"]
+        assert payload["__typename"] == "AuthPayload", body
+        return payload
+
+    async def admin_token(self) -> str:
+        """An access token of the bootstrap admin."""
+        if "admin" not in self.tokens:
+            self.tokens["admin"] = (await self.login(ADMIN_USERNAME, ADMIN_PASSWORD))["accessToken"]
+        return self.tokens["admin"]
+
+    async def create_user(self, username: str, password: str = "password-123", role: str = "USER") -> str:
+        """Register a user as the admin; returns its id."""
+        body = await self.gql(
+            CREATE_USER,
+            {"input": {"username": username, "password": password, "role": role}},
+            token=await self.admin_token(),
+        )
+        result = body["data"]["createUser"]
+        assert result["__typename"] == "User", body
+        return str(result["id"])
+
+    async def user_token(self, username: str = "alice", password: str = "password-123") -> str:
+        """An access token of a USER, registered on first use."""
+        if username not in self.tokens:
+            await self.create_user(username, password)
+            self.tokens[username] = (await self.login(username, password))["accessToken"]
+        return self.tokens[username]
+
+    async def upload(self, ecg: dict[str, Any], token: str) -> dict[str, Any]:
+        """The uploadEcg result for `ecg` (any union member)."""
+        body = await self.gql(UPLOAD, {"input": ecg}, token=token)
+        assert "errors" not in body, body
+        result: dict[str, Any] = body["data"]["uploadEcg"]
+        return result
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[Api]:
+    """The app with its lifespan run, and a client speaking HTTP to it; drops the database after."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield Api(http=http, settings=settings)
+        await app.state.mongo_client.drop_database(settings.database)
+
+
+LOGIN = """
+mutation Login($u: String!, $p: String!) {
+  login(username: $u, password: $p) {
+    __typename
+    ... on AuthPayload { accessToken refreshToken tokenType expiresIn user { id username role } }
+    ... on InvalidCredentialsError { message }
+    ... on ValidationError { message fields { field message } }
+  }
+}
+"""
+
+CREATE_USER = """
+mutation Create($input: CreateUserInput!) {
+  createUser(input: $input) {
+    __typename
+    ... on User { id username role createdAt }
+    ... on UsernameTakenError { message username }
+    ... on ValidationError { message fields { field message } }
+  }
+}
+"""
+
+ECG_FIELDS = """
+  id date createdAt samplingRate
+  leads { name numberOfSamples }
+  insights { lead zeroCrossings }
+"""
+
+UPLOAD = f"""
+mutation Upload($input: EcgInput!) {{
+  uploadEcg(input: $input) {{
+    __typename
+    ... on Ecg {{ {ECG_FIELDS} }}
+    ... on EcgAlreadyExistsError {{ message id }}
+    ... on ValidationError {{ message fields {{ field message }} }}
+  }}
+}}
+"""
+
+
+def load_recording(name: str) -> dict[str, Any]:
+    """A real recording from ../shared/ecg-data, shaped as an upload (date supplied if null)."""
+    data: dict[str, Any] = json.loads((SHARED_DATA / name).read_text())
+    data = {k: v for k, v in data.items() if k in ("date", "samplingRate", "leads")}
+    if not data.get("date"):
+        data["date"] = "2020-01-01T00:00:00Z"
+    return data
