@@ -34,7 +34,7 @@ def serve(settings: Settings) -> int:
         embedded = EmbeddedDatabase(settings.data_dir / "db")
         url = embedded.start()
         url_file.write_text(url)
-        print(f"embedded database: {url} (data in {settings.data_dir / 'db'})", flush=True)  # noqa: T201
+        print(f"embedded database: {url} (data in {settings.data_dir / 'db'})", flush=True)
         settings = settings.model_copy(update={"mongodb_url": url})
     try:
         config = uvicorn.Config(
@@ -47,7 +47,7 @@ def serve(settings: Settings) -> int:
             proxy_headers=False,  # X-Forwarded-For is handled by ECG_TRUSTED_PROXIES only
             server_header=False,
         )
-        print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql", flush=True)  # noqa: T201
+        print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql", flush=True)
         uvicorn.Server(config).run()
     finally:
         if embedded is not None:
@@ -86,12 +86,12 @@ async def _with_database(settings: Settings, action: str) -> int:
                 bcrypt_rounds=settings.bcrypt_rounds,
             )
             if generated is not None:
-                print(f"First admin created: username 'admin', password '{generated}'")  # noqa: T201
+                print(f"First admin created: username 'admin', password '{generated}'")
             else:
-                print("Admin present; nothing changed.")  # noqa: T201
+                print("Admin present; nothing changed.")
         elif action == "gc":
             removed = await discard_orphan_chunks()
-            print(f"removed {removed} orphan signal chunks")  # noqa: T201
+            print(f"removed {removed} orphan signal chunks")
     finally:
         await client.close()
         if embedded is not None:

@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_JWT_SECRET_BYTES = 32
-JWT_SECRET_FILE = "jwt-secret"
+JWT_SECRET_FILE = "jwt-secret"  # noqa: S105  (a file name, not a secret)
 
 
 class Settings(BaseSettings):
@@ -43,9 +43,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        if self.jwt_secret is not None:
-            if len(self.jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
-                raise ValueError(f"ECG_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        secret = self.jwt_secret
+        if secret is not None and len(secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(f"ECG_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
         if (self.admin_username is None) != (self.admin_password is None):
             raise ValueError("set both ECG_ADMIN_USERNAME and ECG_ADMIN_PASSWORD, or neither")
         self.trusted_networks  # noqa: B018  (parse now so a typo fails at start-up)

@@ -13,6 +13,7 @@ from strawberry.fastapi import GraphQLRouter
 
 from ecg_graphql.api.context import AppServices, Context, bearer_token, client_address
 from ecg_graphql.api.schema import build_schema
+from ecg_graphql.audit import AuditMiddleware
 from ecg_graphql.auth import passwords
 from ecg_graphql.auth.ratelimit import LoginLimits
 from ecg_graphql.auth.service import AuthConfig, ensure_first_admin
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if generated is not None:
             # Printed once, on the console only (never to the log stream).
-            print(  # noqa: T201
+            print(
                 f"\n  First admin created: username 'admin', password '{generated}'\n"
                 "  Store it now; it is not shown again.\n",
                 flush=True,
@@ -106,4 +107,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "database unavailable"}, status_code=503)
 
     app.add_middleware(MaxBodySizeMiddleware, max_bytes=settings.max_body_bytes)
+    # Outermost, so 413s and every other response get an audit line too.
+    app.add_middleware(AuditMiddleware)
     return app

@@ -88,7 +88,9 @@ class Api:
             self.tokens["admin"] = (await self.login(ADMIN_USERNAME, ADMIN_PASSWORD))["accessToken"]
         return self.tokens["admin"]
 
-    async def create_user(self, username: str, password: str = "password-123", role: str = "USER") -> str:
+    async def create_user(
+        self, username: str, password: str = "password-123", role: str = "USER"
+    ) -> str:
         """Register a user as the admin; returns its id."""
         body = await self.gql(
             CREATE_USER,

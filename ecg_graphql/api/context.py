@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import strawberry
+from bson import ObjectId
+from graphql import GraphQLError
 from strawberry.fastapi import BaseContext
 
 from ecg_graphql.auth import service as auth
@@ -45,6 +47,13 @@ class Context(BaseContext):
                 )
             self._loaded = True
         return self._user
+
+    async def require_user(self) -> tuple[UserDocument, ObjectId]:
+        """The caller and their id; UNAUTHENTICATED when there is none."""
+        user = await self.current_user()
+        if user is None or user.id is None:
+            raise GraphQLError("Authentication required.", extensions={"code": "UNAUTHENTICATED"})
+        return user, user.id
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

@@ -6,13 +6,23 @@ import logging
 import re
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from inspect import isawaitable
+from typing import Any
 
-from graphql import GraphQLError
-from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, PyMongoError
-from pymongo.errors import ExecutionTimeout, ServerSelectionTimeoutError, WaitQueueTimeoutError
+from graphql import GraphQLError, GraphQLResolveInfo
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    ExecutionTimeout,
+    NetworkTimeout,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
 from strawberry.extensions import SchemaExtension
 
+from ecg_graphql import audit
 from ecg_graphql.api.errors import (
     BAD_USER_INPUT,
     GRAPHQL_VALIDATION_FAILED,
@@ -95,7 +105,8 @@ class ShapeErrors(SchemaExtension):
                     nodes=error.nodes,
                     extensions={"code": GRAPHQL_VALIDATION_FAILED},
                 )
-            logger.info("request rejected op=%s code=%s", operation, shaped.extensions["code"])
+            code = (shaped.extensions or {})["code"]
+            logger.info("request rejected op=%s code=%s", operation, code)
             return shaped
         if code is not None or (original is None or isinstance(original, GraphQLError)):
             if code is None:
@@ -126,3 +137,65 @@ class ShapeErrors(SchemaExtension):
             path=error.path,
             extensions={"code": INTERNAL_SERVER_ERROR, "errorId": error_id},
         )
+
+
+class AuditOperation(SchemaExtension):
+    """Adds the operation, the caller, the root result types and the outcome to the audit line."""
+
+    def on_operation(self) -> Iterator[None]:
+        self._results: list[str] = []
+        self._logged_in: str | None = None
+        yield
+        context = self.execution_context.context
+        user = getattr(context, "_user", None)
+        user_id = str(user.id) if user is not None else None
+        for name in self._results:
+            if name == "AuthPayload" and user_id is None:
+                user_id = self._logged_in
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None) or []
+        codes = sorted({str((e.extensions or {}).get("code")) for e in errors})
+        failed = any(r.endswith("Error") for r in self._results)
+        audit.annotate(
+            operation=self.execution_context.operation_name,
+            operation_type=_operation_type(self.execution_context),
+            user_id=user_id,
+            results=self._results,
+            codes=codes,
+            outcome="error" if errors else ("rejected" if failed else "ok"),
+        )
+
+    def resolve(
+        self,
+        _next: Callable[..., Any],
+        root: Any,
+        info: GraphQLResolveInfo[Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """Pass through; for root fields, note the type of what they returned."""
+        result = _next(root, info, *args, **kwargs)
+        if info.path.prev is not None:
+            return result
+        if isawaitable(result):
+            return self._note_async(result)
+        self._note(result)
+        return result
+
+    async def _note_async(self, pending: Awaitable[Any]) -> Any:
+        result = await pending
+        self._note(result)
+        return result
+
+    def _note(self, result: Any) -> None:
+        name = type(result).__name__
+        self._results.append(name)
+        if name == "AuthPayload":
+            self._logged_in = str(result.user.id)
+
+
+def _operation_type(execution_context: Any) -> str | None:
+    try:
+        return str(execution_context.operation_type.value)
+    except (RuntimeError, AttributeError):
+        return None

@@ -98,10 +98,9 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[IsUser], description="Upload an ECG (USER).")
     async def upload_ecg(self, info: Info, input: EcgInput) -> UploadEcgResult:
-        user = await info.context.current_user()
-        assert user is not None and user.id is not None
+        _, owner_id = await info.context.require_user()
         try:
-            doc = await ecgs.upload_ecg(owner_id=user.id, upload=_to_upload(input))
+            doc = await ecgs.upload_ecg(owner_id=owner_id, upload=_to_upload(input))
         except ValidationFailed as error:
             return ValidationError.from_issues(error.issues)
         except EcgAlreadyExists as error:
@@ -113,6 +112,5 @@ class Mutation:
         description="Delete your ECG; false when it does not exist or is not yours.",
     )
     async def delete_ecg(self, info: Info, id: strawberry.ID) -> bool:
-        user = await info.context.current_user()
-        assert user is not None and user.id is not None
-        return await ecgs.delete_ecg(owner_id=user.id, ecg_id=str(id))
+        _, owner_id = await info.context.require_user()
+        return await ecgs.delete_ecg(owner_id=owner_id, ecg_id=str(id))

@@ -8,7 +8,7 @@ from graphql import GraphQLError
 from strawberry.permission import BasePermission
 
 from ecg_graphql.api.context import Info
-from ecg_graphql.api.errors import UNAUTHENTICATED, FORBIDDEN, coded_error
+from ecg_graphql.api.errors import FORBIDDEN, UNAUTHENTICATED, coded_error
 from ecg_graphql.auth.service import ADMIN, USER
 
 
@@ -21,7 +21,7 @@ class IsAuthenticated(BasePermission):
     """Any signed-in user."""
 
     message = "Authentication required."
-    error_extensions: ClassVar[dict[str, object]] = {"code": UNAUTHENTICATED}
+    error_extensions = {"code": UNAUTHENTICATED}  # noqa: RUF012  (Strawberry reads it)
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         """True when the request carries a valid access token of an existing user."""
@@ -31,7 +31,7 @@ class IsAuthenticated(BasePermission):
 class _HasRole(BasePermission):
     role: ClassVar[str]
     message = "You are not allowed to do this."
-    error_extensions: ClassVar[dict[str, object]] = {"code": FORBIDDEN}
+    error_extensions = {"code": FORBIDDEN}  # noqa: RUF012  (Strawberry reads it)
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         """UNAUTHENTICATED without a valid token; FORBIDDEN for any other role."""

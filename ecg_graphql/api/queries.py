@@ -17,16 +17,8 @@ from ecg_graphql.api.types import (
     UserEdge,
 )
 from ecg_graphql.auth import service as auth
-from ecg_graphql.db.documents import UserDocument
 from ecg_graphql.ecgs import service as ecgs
 from ecg_graphql.errors import InvalidArgument
-
-
-async def _caller(info: Info) -> UserDocument:
-    # Permissions ran first, so the caller exists.
-    user = await info.context.current_user()
-    assert user is not None and user.id is not None
-    return user
 
 
 @strawberry.type
@@ -35,15 +27,16 @@ class Query:
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in user.")
     async def me(self, info: Info) -> User:
-        return User.from_document(await _caller(info))
+        user, _ = await info.context.require_user()
+        return User.from_document(user)
 
     @strawberry.field(
         permission_classes=[IsUser],
         description="Your ECG with this id; null when it does not exist or is not yours.",
     )
     async def ecg(self, info: Info, id: strawberry.ID) -> Ecg | None:
-        user = await _caller(info)
-        doc = await ecgs.get_ecg(owner_id=user.id, ecg_id=str(id))  # type: ignore[arg-type]
+        _, owner_id = await info.context.require_user()
+        doc = await ecgs.get_ecg(owner_id=owner_id, ecg_id=str(id))
         return None if doc is None else Ecg.from_document(doc)
 
     @strawberry.field(
@@ -51,10 +44,9 @@ class Query:
         description="Your ECGs, newest date first (ties: newest upload first); first 1-100.",
     )
     async def ecgs(self, info: Info, first: int = 20, after: str | None = None) -> EcgConnection:
-        user = await _caller(info)
-        assert user.id is not None
+        _, owner_id = await info.context.require_user()
         try:
-            page = await ecgs.list_ecgs(owner_id=user.id, first=first, after=after)
+            page = await ecgs.list_ecgs(owner_id=owner_id, first=first, after=after)
         except InvalidArgument as error:
             raise bad_input(error) from None
         edges = [
@@ -67,7 +59,7 @@ class Query:
                 has_next_page=page.has_next_page,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
-            _owner_id=user.id,
+            _owner_id=owner_id,
         )
 
     @strawberry.field(

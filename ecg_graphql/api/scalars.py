@@ -7,6 +7,7 @@ from typing import Any, NewType
 
 import strawberry
 from graphql import ValueNode, value_from_ast_untyped
+from strawberry.types.scalar import ScalarDefinition
 
 # The raw value of one lead's samples, checked by ecgs.validation (so it can be any JSON).
 Samples = NewType("Samples", object)
@@ -24,7 +25,7 @@ def serialize_datetime(value: datetime) -> str:
 def parse_datetime(value: object) -> datetime:
     """ISO-8601 string; without offset means UTC, a bare date means midnight UTC."""
     if not isinstance(value, str) or not 0 < len(value) <= MAX_DATETIME_LENGTH:
-        raise ValueError("DateTime must be an ISO-8601 string.")  # noqa: TRY003
+        raise ValueError("DateTime must be an ISO-8601 string.")
     try:
         parsed = datetime.fromisoformat(value)
     except (ValueError, OverflowError):
@@ -43,7 +44,7 @@ def _identity(value: object) -> object:
     return value
 
 
-SCALAR_MAP = {
+SCALAR_MAP: dict[object, ScalarDefinition] = {
     datetime: strawberry.scalar(
         name="DateTime",
         description=(

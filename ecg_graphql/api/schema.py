@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -17,7 +16,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from ecg_graphql.api.extensions import ShapeErrors
+from ecg_graphql.api.extensions import AuditOperation, ShapeErrors
 from ecg_graphql.api.mutations import Mutation
 from ecg_graphql.api.queries import Query
 from ecg_graphql.api.scalars import SCALAR_MAP
@@ -47,10 +46,11 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         ShapeErrors,
+        AuditOperation,
     ]
     if not introspection:
         extensions.insert(0, DisableIntrospection)
-    config: Any = StrawberryConfig(
+    config = StrawberryConfig(
         scalar_map=SCALAR_MAP,
         disable_field_suggestions=not introspection,
     )

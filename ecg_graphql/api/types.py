@@ -10,11 +10,12 @@ import strawberry
 from bson import ObjectId
 
 from ecg_graphql.api.context import Info
+from ecg_graphql.api.errors import bad_input
 from ecg_graphql.api.scalars import Samples
 from ecg_graphql.auth.service import count_users
 from ecg_graphql.db.documents import EcgDocument, UserDocument
 from ecg_graphql.ecgs import service as ecgs
-from ecg_graphql.errors import FieldIssue
+from ecg_graphql.errors import FieldIssue, InvalidArgument
 
 if TYPE_CHECKING:
     from ecg_graphql.auth.service import Session
@@ -137,9 +138,12 @@ class Lead:
         description="Samples [offset, offset+limit); limit defaults to the rest, at most 1,000,000."
     )
     async def signal(self, info: Info, offset: int = 0, limit: int | None = None) -> Samples:
-        samples = await ecgs.read_samples(
-            document=self._document, lead_index=self._index, offset=offset, limit=limit
-        )
+        try:
+            samples = await ecgs.read_samples(
+                document=self._document, lead_index=self._index, offset=offset, limit=limit
+            )
+        except InvalidArgument as error:
+            raise bad_input(error) from None
         return Samples(samples.tolist())
 
 

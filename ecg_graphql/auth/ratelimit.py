@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
+from beanie import SortDirection
+
 from ecg_graphql.db.documents import LoginFailureDocument, utcnow
 from ecg_graphql.errors import RateLimited
 
@@ -38,7 +40,7 @@ async def check_login_allowed(*, username_key: str, address: str, limits: LoginL
         await LoginFailureDocument.find(
             {"key": {"$in": list(keys)}, "at": {"$gte": since}}
         )
-        .sort([("at", 1)])
+        .sort([("at", SortDirection.ASCENDING)])
         .to_list()
     )
     retry_after = 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import re
 import secrets
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bson import ObjectId
+from beanie import SortDirection
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -128,7 +129,12 @@ async def list_users(*, first: int, after: str | None) -> UserPage:
         if oid is None:
             raise InvalidArgument("Invalid cursor.")
         query["_id"] = {"$gt": oid}
-    docs = await UserDocument.find(query).sort([("_id", 1)]).limit(first + 1).to_list()
+    docs = (
+        await UserDocument.find(query)
+        .sort([("_id", SortDirection.ASCENDING)])
+        .limit(first + 1)
+        .to_list()
+    )
     return UserPage(items=docs[:first], has_next_page=len(docs) > first)
 
 
@@ -261,12 +267,10 @@ async def ensure_first_admin(
     overwritten). With neither: create `admin` with a random password if no admin exists.
     """
     if username is not None and password is not None:
-        try:
+        with contextlib.suppress(UsernameTaken):  # never overwrite an existing user
             await create_user(
                 username=username, password=password, role=ADMIN, bcrypt_rounds=bcrypt_rounds
             )
-        except UsernameTaken:
-            pass
         return None
     if await UserDocument.find_one({"role": ADMIN}):
         return None

@@ -59,7 +59,7 @@ class EcgDocument(Document):
     leads: list[LeadMeta]
     insights: dict[str, AnalysisResult]
 
-    model_config = {"arbitrary_types_allowed": True}
+    model_config = {"arbitrary_types_allowed": True}  # noqa: RUF012  (pydantic config)
 
     class Settings:
         name = "ecgs"
@@ -89,7 +89,7 @@ class SignalChunkDocument(Document):
     seq: int
     data: bytes
 
-    model_config = {"arbitrary_types_allowed": True}
+    model_config = {"arbitrary_types_allowed": True}  # noqa: RUF012  (pydantic config)
 
     class Settings:
         name = "signal_chunks"
@@ -116,7 +116,7 @@ class RefreshTokenDocument(Document):
     used_at: datetime | None = None
     revoked: bool = False
 
-    model_config = {"arbitrary_types_allowed": True}
+    model_config = {"arbitrary_types_allowed": True}  # noqa: RUF012  (pydantic config)
 
     class Settings:
         name = "refresh_tokens"

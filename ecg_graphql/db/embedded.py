@@ -79,11 +79,12 @@ class EmbeddedDatabase:
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            preexec_fn=_die_with_parent,
             start_new_session=True,  # Ctrl-C reaches us, not the database: we stop it in order
         )
         deadline = time.monotonic() + timeout
-        assert self.process.stdout is not None
+        if self.process.stdout is None:  # pragma: no cover - PIPE always gives one
+            raise EmbeddedDatabaseError("no output pipe")
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
             if not line:

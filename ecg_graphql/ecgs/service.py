@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import logging
 import uuid
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from beanie import SortDirection
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
@@ -43,6 +43,11 @@ MAX_PAGE_SIZE = 100
 MAX_SLICE = 1_000_000
 # Chunk documents per insert command: bounds one command's size (~16-32 MB).
 INSERT_BATCH = 16
+NEWEST_FIRST = [
+    ("date", SortDirection.DESCENDING),
+    ("created_at", SortDirection.DESCENDING),
+    ("_id", SortDirection.DESCENDING),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +216,7 @@ async def list_ecgs(*, owner_id: ObjectId, first: int, after: str | None) -> Ecg
         ]
     docs = (
         await EcgDocument.find(query)
-        .sort([("date", -1), ("created_at", -1), ("_id", -1)])
+        .sort(NEWEST_FIRST)
         .limit(first + 1)
         .to_list()
     )
@@ -254,7 +259,11 @@ async def read_samples(
     cursor = (
         SignalChunkDocument.get_pymongo_collection()
         .find(
-            {"signal_id": document.signal_id, "lead": lead_index, "seq": {"$gte": first, "$lte": last}},
+            {
+                "signal_id": document.signal_id,
+                "lead": lead_index,
+                "seq": {"$gte": first, "$lte": last},
+            },
             projection={"_id": 0, "seq": 1, "data": 1},
         )
         .sort([("seq", 1)])
