@@ -1,4 +1,4 @@
-"""Command line: serve, create-admin, export-schema, gc."""
+"""Command line: serve, create-admin, export-schema, backfill, gc."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ async def _with_database(settings: Settings, action: str) -> int:
     from ecg_graphql.auth.service import ensure_first_admin
     from ecg_graphql.db.client import init_database, make_client, ping
     from ecg_graphql.db.embedded import EmbeddedDatabase
-    from ecg_graphql.ecgs.service import discard_orphan_chunks
+    from ecg_graphql.ecgs.service import backfill_insights, discard_orphan_chunks
 
     embedded: EmbeddedDatabase | None = None
     url = settings.mongodb_url
@@ -89,6 +89,9 @@ async def _with_database(settings: Settings, action: str) -> int:
                 print(f"First admin created: username 'admin', password '{generated}'")
             else:
                 print("Admin present; nothing changed.")
+        elif action == "backfill":
+            updated = await backfill_insights()
+            print(f"insights brought up to date on {updated} ECGs")
         elif action == "gc":
             removed = await discard_orphan_chunks()
             print(f"removed {removed} orphan signal chunks")
@@ -110,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "or 'admin' with a random password printed once",
     )
     sub.add_parser("export-schema", help="print the GraphQL SDL")
+    sub.add_parser("backfill", help="compute analyses that stored ECGs lack or have outdated")
     sub.add_parser("gc", help="remove signal chunks of uploads that never completed")
     args = parser.parse_args(argv)
 

@@ -8,6 +8,7 @@ import binascii
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +36,7 @@ from ecg_graphql.ecgs.packing import (
 )
 from ecg_graphql.ecgs.validation import EcgUpload, validate_ecg
 from ecg_graphql.errors import InvalidArgument
-from ecg_graphql.insights.registry import run_all
+from ecg_graphql.insights.registry import ANALYSES, Analysis, run_all
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +275,50 @@ async def read_samples(
     return unpack_slice(
         [row["data"] for row in rows], meta.dtype, first, offset, end, meta.chunk_samples
     )
+
+
+async def _read_whole_lead(document: EcgDocument, lead_index: int) -> npt.NDArray[np.int64]:
+    meta = document.leads[lead_index]
+    rows = (
+        await SignalChunkDocument.get_pymongo_collection()
+        .find(
+            {"signal_id": document.signal_id, "lead": lead_index},
+            projection={"_id": 0, "seq": 1, "data": 1},
+        )
+        .sort([("seq", 1)])
+        .to_list()
+    )
+    samples = unpack_slice(
+        [row["data"] for row in rows], meta.dtype, 0, 0, meta.number_of_samples, meta.chunk_samples
+    )
+    if len(samples) != meta.number_of_samples:
+        raise RuntimeError("signal chunks missing")
+    return samples
+
+
+async def backfill_insights(*, analyses: Sequence[Analysis] = ANALYSES) -> int:
+    """Compute every analysis an ECG lacks (or has at an older version); returns ECGs updated.
+
+    Reads one ECG's samples at a time, so memory stays bounded by the largest ECG.
+    """
+    stale: list[dict[str, Any]] = [
+        {f"insights.{a.name}.version": {"$ne": a.version}} for a in analyses
+    ]
+    updated = 0
+    async for document in EcgDocument.find({"$or": stale}):
+        leads = [await _read_whole_lead(document, i) for i in range(len(document.leads))]
+        results = await asyncio.to_thread(run_all, leads, analyses)
+        await EcgDocument.get_pymongo_collection().update_one(
+            {"_id": document.id},
+            {
+                "$set": {
+                    f"insights.{name}": {"version": version, "values": values}
+                    for name, (version, values) in results.items()
+                }
+            },
+        )
+        updated += 1
+    return updated
 
 
 async def discard_orphan_chunks(*, older_than_seconds: float = 3600.0) -> int:
