@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo import AsyncMongoClient
-from strawberry.fastapi import GraphQLRouter
 
 from ecg_graphql.api.context import AppServices, Context, bearer_token, client_address
+from ecg_graphql.api.router import EcgGraphQLRouter
 from ecg_graphql.api.schema import build_schema
 from ecg_graphql.audit import AuditMiddleware
 from ecg_graphql.auth import passwords
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         )
 
-    router: GraphQLRouter[Context, None] = GraphQLRouter(
+    router = EcgGraphQLRouter(
         build_schema(introspection=settings.introspection),
         context_getter=get_context,
         graphql_ide="graphiql",

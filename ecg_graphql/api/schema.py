@@ -10,8 +10,10 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
@@ -25,6 +27,7 @@ MAX_DEPTH = 10
 MAX_ALIASES = 30
 # Room for a small ECG typed inline in GraphiQL; real uploads pass signals as variables.
 MAX_TOKENS = 20_000
+CACHED_DOCUMENTS = 256
 
 
 class EcgSchema(strawberry.Schema):
@@ -42,6 +45,9 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     """The schema; with `introspection` off, introspection and field suggestions are disabled."""
     # Classes or factories, never shared instances: extensions hold per-request state.
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        # Frontends repeat the same documents: parse and validate each distinct one once.
+        lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
+        lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

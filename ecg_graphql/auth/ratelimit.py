@@ -1,4 +1,10 @@
-"""Failed-login limits per username and per client address, shared by every replica (MongoDB)."""
+"""Failed-login limits per username and per client address, shared by every replica (MongoDB).
+
+Each attempt first claims a slot (one row per key), then counts the rows in the window,
+its own included: parallel guesses cannot all read the same low count, so at most
+`limit` password checks happen per key and window, however the requests interleave.
+A failed attempt's rows stay as the failure record; a success removes them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from beanie import SortDirection
+from bson import ObjectId
 
 from ecg_graphql.db.documents import LoginFailureDocument, utcnow
 from ecg_graphql.errors import RateLimited
@@ -21,6 +28,14 @@ class LoginLimits:
     window_seconds: int
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A claimed login attempt: the rows counting it against the username and the address."""
+
+    user_key: str
+    row_ids: tuple[ObjectId, ...]
+
+
 def user_key(username_key: str) -> str:
     """The counter key of a (case-folded) username."""
     return f"user:{username_key}"
@@ -31,45 +46,39 @@ def address_key(address: str) -> str:
     return f"addr:{address}"
 
 
-async def check_login_allowed(*, username_key: str, address: str, limits: LoginLimits) -> bool:
-    """Raise RateLimited when either counter is full; True when the user has past failures."""
+async def claim_attempt(*, username_key: str, address: str, limits: LoginLimits) -> Attempt:
+    """Count this attempt against both keys; RateLimited (and nothing counted) past a limit."""
     now = utcnow()
-    since = now - timedelta(seconds=limits.window_seconds)
+    window = timedelta(seconds=limits.window_seconds)
     keys = {user_key(username_key): limits.per_user, address_key(address): limits.per_address}
-    rows = (
-        await LoginFailureDocument.find(
-            {"key": {"$in": list(keys)}, "at": {"$gte": since}}
-        )
+    rows = [LoginFailureDocument(key=key, at=now, expires_at=now + window) for key in keys]
+    result = await LoginFailureDocument.get_pymongo_collection().insert_many(
+        [row.model_dump(exclude={"id", "revision_id"}) for row in rows]
+    )
+    attempt = Attempt(user_key=user_key(username_key), row_ids=tuple(result.inserted_ids))
+    recent = (
+        await LoginFailureDocument.find({"key": {"$in": list(keys)}, "at": {"$gte": now - window}})
         .sort([("at", SortDirection.ASCENDING)])
         .to_list()
     )
     retry_after = 0.0
-    user_failures = 0
     for key, limit in keys.items():
-        times = [row.at for row in rows if row.key == key]
-        if key.startswith("user:"):
-            user_failures = len(times)
-        if len(times) >= limit:
-            # The window frees a slot when the (len - limit + 1)-th oldest failure expires.
-            expires = times[len(times) - limit] + timedelta(seconds=limits.window_seconds)
-            retry_after = max(retry_after, (expires - now).total_seconds())
+        times = [row.at for row in recent if row.key == key]
+        if len(times) > limit:
+            # Free again once enough of the oldest have left the window.
+            frees_at = times[len(times) - limit - 1] + window
+            retry_after = max(retry_after, (frees_at - now).total_seconds(), 1.0)
     if retry_after > 0:
-        raise RateLimited(max(1, math.ceil(retry_after)))
-    return user_failures > 0
+        await _delete(attempt.row_ids)
+        raise RateLimited(math.ceil(retry_after))
+    return attempt
 
 
-async def record_login_failure(*, username_key: str, address: str, window_seconds: int) -> None:
-    """Count one failed login against the username and the address."""
-    now = utcnow()
-    expires = now + timedelta(seconds=window_seconds)
-    await LoginFailureDocument.insert_many(
-        [
-            LoginFailureDocument(key=user_key(username_key), at=now, expires_at=expires),
-            LoginFailureDocument(key=address_key(address), at=now, expires_at=expires),
-        ]
-    )
+async def succeeded(attempt: Attempt) -> None:
+    """A successful login: forget this attempt and the username's earlier failures."""
+    await _delete(attempt.row_ids)
+    await LoginFailureDocument.get_pymongo_collection().delete_many({"key": attempt.user_key})
 
 
-async def clear_user_failures(*, username_key: str) -> None:
-    """Forget a username's failures after a successful login."""
-    await LoginFailureDocument.find({"key": user_key(username_key)}).delete()
+async def _delete(row_ids: tuple[ObjectId, ...]) -> None:
+    await LoginFailureDocument.get_pymongo_collection().delete_many({"_id": {"$in": list(row_ids)}})

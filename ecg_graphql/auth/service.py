@@ -28,6 +28,7 @@ ADMIN = "ADMIN"
 USER = "USER"
 ROLES = (ADMIN, USER)
 MAX_PAGE_SIZE = 100
+MAX_CURSOR_LENGTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +124,9 @@ async def list_users(*, first: int, after: str | None) -> UserPage:
     query: dict[str, Any] = {}
     if after is not None:
         try:
-            oid = as_object_id(base64.urlsafe_b64decode(after.encode()[:64]).decode())
-        except (ValueError, binascii.Error):
+            raw = after.encode("ascii") if len(after) <= MAX_CURSOR_LENGTH else b""
+            oid = as_object_id(base64.b64decode(raw, altchars=b"-_", validate=True).decode())
+        except (ValueError, binascii.Error, UnicodeError):
             oid = None
         if oid is None:
             raise InvalidArgument("Invalid cursor.")
@@ -188,7 +190,7 @@ async def login(*, username: str, password: str, address: str, config: AuthConfi
         raise ValidationFailed(issues)
 
     key = username_key(username)
-    had_failures = await ratelimit.check_login_allowed(
+    attempt = await ratelimit.claim_attempt(
         username_key=key, address=address, limits=config.limits
     )
     user = await UserDocument.find_one({"username_key": key})
@@ -196,12 +198,8 @@ async def login(*, username: str, password: str, address: str, config: AuthConfi
         password, user.password_hash if user else config.dummy_hash
     )
     if user is None or not valid:
-        await ratelimit.record_login_failure(
-            username_key=key, address=address, window_seconds=config.limits.window_seconds
-        )
-        raise InvalidCredentials
-    if had_failures:
-        await ratelimit.clear_user_failures(username_key=key)
+        raise InvalidCredentials  # the claimed attempt stays as the failure record
+    await ratelimit.succeeded(attempt)
     return await _issue_session(user, config, family_id=secrets.token_hex(16))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from beanie import init_beanie
-from pymongo import AsyncMongoClient, timeout
+from pymongo import AsyncMongoClient, WriteConcern, timeout
 
 from ecg_graphql.config import Settings
 from ecg_graphql.db.documents import DOCUMENT_MODELS
@@ -26,8 +26,14 @@ def make_client(settings: Settings, url: str | None = None) -> AsyncMongoClient[
 
 
 async def init_database(client: AsyncMongoClient[dict[str, object]], database: str) -> None:
-    """Bind the Beanie documents to `database` and create their indexes."""
-    await init_beanie(database=client[database], document_models=list(DOCUMENT_MODELS))
+    """Bind the Beanie documents to `database` and create their indexes.
+
+    Every write is acknowledged only once it is in the journal (j:true): a successful
+    mutation means the data is on disk. Bulk signal chunks opt out (see ecgs.service):
+    the ECG document written after them with j:true flushes the journal past them too.
+    """
+    durable = client.get_database(database, write_concern=WriteConcern(w=1, j=True))
+    await init_beanie(database=durable, document_models=list(DOCUMENT_MODELS))
 
 
 async def ping(client: AsyncMongoClient[dict[str, object]], timeout_seconds: float = 2.0) -> bool:

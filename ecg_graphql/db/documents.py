@@ -32,7 +32,7 @@ class UserDocument(Document):
 
 
 class LeadMeta(BaseModel):
-    """Where one lead's samples live: `dtype` is "<i2" or "<i4", chunked by `chunk_samples`."""
+    """Where one lead's samples live: `dtype` is "<i2" or "<i4"; window `chunk_samples` long."""
 
     name: str
     number_of_samples: int
@@ -82,12 +82,15 @@ class EcgDocument(Document):
 
 
 class SignalChunkDocument(Document):
-    """Packed little-endian samples of one lead, samples [seq*chunk, (seq+1)*chunk)."""
+    """One window of an ECG's samples: [seq*W, (seq+1)*W) of every lead, packed little-endian.
+
+    `data` maps the lead index (as a string) to its bytes, so a projection on `data.N`
+    reads one lead without transferring the others.
+    """
 
     signal_id: ObjectId
-    lead: int
     seq: int
-    data: bytes
+    data: dict[str, bytes]
 
     model_config = {"arbitrary_types_allowed": True}  # noqa: RUF012  (pydantic config)
 
@@ -95,12 +98,8 @@ class SignalChunkDocument(Document):
         name = "signal_chunks"
         indexes = [  # noqa: RUF012
             IndexModel(
-                [
-                    ("signal_id", pymongo.ASCENDING),
-                    ("lead", pymongo.ASCENDING),
-                    ("seq", pymongo.ASCENDING),
-                ],
-                name="signal_lead_seq",
+                [("signal_id", pymongo.ASCENDING), ("seq", pymongo.ASCENDING)],
+                name="signal_seq",
                 unique=True,
             ),
         ]

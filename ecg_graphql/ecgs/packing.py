@@ -1,4 +1,8 @@
-"""Packing samples as little-endian int16 (when a lead fits) or int32, in fixed-size chunks."""
+"""Packing samples as little-endian int16 (when a lead fits) or int32, in windows.
+
+A window holds samples [seq*W, (seq+1)*W) of every lead of an ECG in one document, so a
+12-lead upload is one small write, while a long lead still spreads over many documents.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import numpy.typing as npt
 
-# Samples per chunk: 512 KiB as int16, 1 MiB as int32, far below MongoDB's 16 MB document cap.
-CHUNK_SAMPLES = 256 * 1024
 INT16 = "<i2"
 INT32 = "<i4"
+# A window document stays near 4 MiB (MongoDB caps documents at 16 MB) ...
+WINDOW_BYTES = 4 * 1024 * 1024
+# ... and never spans more than this many samples of a lead, so slices read little.
+MAX_WINDOW_SAMPLES = 256 * 1024
 
 
 def narrowest_dtype(samples: npt.NDArray[np.int64]) -> str:
@@ -20,24 +26,35 @@ def narrowest_dtype(samples: npt.NDArray[np.int64]) -> str:
     return INT32
 
 
-def pack_chunks(
-    samples: npt.NDArray[np.int64], dtype: str, chunk_samples: int = CHUNK_SAMPLES
-) -> Iterator[bytes]:
-    """The lead's samples as packed byte chunks of `chunk_samples` samples (the last shorter)."""
-    packed = samples.astype(dtype)
-    for start in range(0, len(packed), chunk_samples):
-        yield packed[start : start + chunk_samples].tobytes()
+def window_samples(dtypes: Sequence[str]) -> int:
+    """Samples per window for leads of these dtypes: all leads of a window fit WINDOW_BYTES."""
+    row_bytes = sum(np.dtype(d).itemsize for d in dtypes)
+    return max(1, min(MAX_WINDOW_SAMPLES, WINDOW_BYTES // max(1, row_bytes)))
 
 
-def chunk_range(offset: int, end: int, chunk_samples: int) -> tuple[int, int]:
-    """First and last chunk numbers holding samples [offset, end), end > offset."""
-    return offset // chunk_samples, (end - 1) // chunk_samples
+def pack_windows(
+    leads: Sequence[npt.NDArray[np.int64]], dtypes: Sequence[str], window: int
+) -> Iterator[tuple[int, dict[str, bytes]]]:
+    """(seq, {lead index: packed bytes}) for each window; a lead absent once it has ended."""
+    packed = [samples.astype(dtype) for samples, dtype in zip(leads, dtypes, strict=True)]
+    longest = max((len(p) for p in packed), default=0)
+    for seq, start in enumerate(range(0, longest, window)):
+        yield seq, {
+            str(i): p[start : start + window].tobytes()
+            for i, p in enumerate(packed)
+            if start < len(p)
+        }
+
+
+def window_range(offset: int, end: int, window: int) -> tuple[int, int]:
+    """First and last window numbers holding samples [offset, end), end > offset."""
+    return offset // window, (end - 1) // window
 
 
 def unpack_slice(
-    chunks: Sequence[bytes], dtype: str, first_chunk: int, offset: int, end: int, chunk_samples: int
+    pieces: Sequence[bytes], dtype: str, first_window: int, offset: int, end: int, window: int
 ) -> npt.NDArray[np.int64]:
-    """Samples [offset, end) from consecutive chunks starting at chunk `first_chunk`."""
-    joined = np.frombuffer(b"".join(chunks), dtype=dtype)
-    base = first_chunk * chunk_samples
+    """Samples [offset, end) of one lead from its pieces in consecutive windows."""
+    joined = np.frombuffer(b"".join(pieces), dtype=dtype)
+    base = first_window * window
     return joined[offset - base : end - base].astype(np.int64)

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from beanie import SortDirection
 from bson import ObjectId
+from pymongo import WriteConcern
 from pymongo.errors import DuplicateKeyError
 
 from ecg_graphql.db.documents import (
@@ -28,11 +29,11 @@ from ecg_graphql.db.documents import (
 )
 from ecg_graphql.ecgs.errors import EcgAlreadyExists
 from ecg_graphql.ecgs.packing import (
-    CHUNK_SAMPLES,
-    chunk_range,
     narrowest_dtype,
-    pack_chunks,
+    pack_windows,
     unpack_slice,
+    window_range,
+    window_samples,
 )
 from ecg_graphql.ecgs.validation import EcgUpload, validate_ecg
 from ecg_graphql.errors import InvalidArgument
@@ -42,8 +43,10 @@ logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
 MAX_SLICE = 1_000_000
-# Chunk documents per insert command: bounds one command's size (~16-32 MB).
-INSERT_BATCH = 16
+# Window documents (<= 4 MiB each) per insert command: bounds one command's size.
+INSERT_BATCH = 4
+# Above this many samples an upload checks for a duplicate id before writing its chunks.
+PRECHECK_SAMPLES = 1_000_000
 NEWEST_FIRST = [
     ("date", SortDirection.DESCENDING),
     ("created_at", SortDirection.DESCENDING),
@@ -59,7 +62,7 @@ class PreparedEcg:
     date: datetime
     sampling_rate: float | None
     leads: list[LeadMeta]
-    chunks: list[tuple[int, int, bytes]]  # (lead, seq, data)
+    windows: list[tuple[int, dict[str, bytes]]]  # (seq, {lead index: bytes})
     insights: dict[str, AnalysisResult]
 
 
@@ -79,27 +82,23 @@ def prepare_ecg(upload: EcgUpload) -> PreparedEcg:
         name: AnalysisResult(version=version, values=values)
         for name, (version, values) in run_all(arrays).items()
     }
-    metas: list[LeadMeta] = []
-    chunks: list[tuple[int, int, bytes]] = []
-    for index, lead in enumerate(valid.leads):
-        dtype = narrowest_dtype(lead.samples)
-        metas.append(
-            LeadMeta(
-                name=lead.name,
-                number_of_samples=len(lead.samples),
-                dtype=dtype,
-                chunk_samples=CHUNK_SAMPLES,
-            )
+    dtypes = [narrowest_dtype(samples) for samples in arrays]
+    window = window_samples(dtypes)
+    metas = [
+        LeadMeta(
+            name=lead.name,
+            number_of_samples=len(lead.samples),
+            dtype=dtype,
+            chunk_samples=window,
         )
-        chunks.extend(
-            (index, seq, data) for seq, data in enumerate(pack_chunks(lead.samples, dtype))
-        )
+        for lead, dtype in zip(valid.leads, dtypes, strict=True)
+    ]
     return PreparedEcg(
         ecg_id=valid.id if valid.id is not None else str(uuid.uuid4()),
         date=valid.date,
         sampling_rate=valid.sampling_rate,
         leads=metas,
-        chunks=chunks,
+        windows=list(pack_windows(arrays, dtypes, window)),
         insights=insights,
     )
 
@@ -112,8 +111,11 @@ async def upload_ecg(*, owner_id: ObjectId, upload: EcgUpload) -> EcgDocument:
     half-written ECG is never visible.
     """
     prepared = await asyncio.to_thread(prepare_ecg, upload)
-    if upload.id is not None and await EcgDocument.find_one(
-        {"owner_id": owner_id, "ecg_id": prepared.ecg_id}
+    # The unique index decides; this early look only spares writing a large duplicate.
+    if (
+        upload.id is not None
+        and sum(m.number_of_samples for m in prepared.leads) > PRECHECK_SAMPLES
+        and await EcgDocument.find_one({"owner_id": owner_id, "ecg_id": prepared.ecg_id})
     ):
         raise EcgAlreadyExists(prepared.ecg_id)
 
@@ -128,7 +130,7 @@ async def upload_ecg(*, owner_id: ObjectId, upload: EcgUpload) -> EcgDocument:
         insights=prepared.insights,
     )
     try:
-        await _insert_chunks(signal_id, prepared.chunks)
+        await _insert_windows(signal_id, prepared.windows)
         await document.insert()
     except BaseException as exc:
         # Includes cancellation: never leave chunks of an ECG that does not exist.
@@ -139,15 +141,16 @@ async def upload_ecg(*, owner_id: ObjectId, upload: EcgUpload) -> EcgDocument:
     return document
 
 
-async def _insert_chunks(signal_id: ObjectId, chunks: list[tuple[int, int, bytes]]) -> None:
-    collection = SignalChunkDocument.get_pymongo_collection()
-    for start in range(0, len(chunks), INSERT_BATCH):
-        batch = chunks[start : start + INSERT_BATCH]
+async def _insert_windows(signal_id: ObjectId, windows: list[tuple[int, dict[str, bytes]]]) -> None:
+    # Not journaled one by one: the ECG document's j:true insert that follows flushes the
+    # journal past these writes, and until it succeeds the chunks are invisible anyway.
+    collection = SignalChunkDocument.get_pymongo_collection().with_options(
+        write_concern=WriteConcern(w=1)
+    )
+    for start in range(0, len(windows), INSERT_BATCH):
+        batch = windows[start : start + INSERT_BATCH]
         await collection.insert_many(
-            [
-                {"signal_id": signal_id, "lead": lead, "seq": seq, "data": data}
-                for lead, seq, data in batch
-            ],
+            [{"signal_id": signal_id, "seq": seq, "data": data} for seq, data in batch],
             ordered=True,
         )
 
@@ -256,40 +259,33 @@ async def read_samples(
     end = min(meta.number_of_samples, offset + (MAX_SLICE if limit is None else limit))
     if offset >= end:
         return np.empty(0, dtype=np.int64)
-    first, last = chunk_range(offset, end, meta.chunk_samples)
-    cursor = (
-        SignalChunkDocument.get_pymongo_collection()
-        .find(
-            {
-                "signal_id": document.signal_id,
-                "lead": lead_index,
-                "seq": {"$gte": first, "$lte": last},
-            },
-            projection={"_id": 0, "seq": 1, "data": 1},
-        )
-        .sort([("seq", 1)])
-    )
-    rows = await cursor.to_list()
-    if [row["seq"] for row in rows] != list(range(first, last + 1)):
-        raise RuntimeError("signal chunks missing")  # masked: storage is inconsistent
-    return unpack_slice(
-        [row["data"] for row in rows], meta.dtype, first, offset, end, meta.chunk_samples
-    )
+    first, last = window_range(offset, end, meta.chunk_samples)
+    pieces = await _lead_pieces(document, lead_index, {"$gte": first, "$lte": last})
+    if len(pieces) != last - first + 1:
+        raise RuntimeError("signal windows missing")  # masked: storage is inconsistent
+    return unpack_slice(pieces, meta.dtype, first, offset, end, meta.chunk_samples)
 
 
-async def _read_whole_lead(document: EcgDocument, lead_index: int) -> npt.NDArray[np.int64]:
-    meta = document.leads[lead_index]
+async def _lead_pieces(document: EcgDocument, lead_index: int, seq: object) -> list[bytes]:
+    """One lead's bytes from each window in `seq`, in order (projection: only that lead)."""
+    key = str(lead_index)
     rows = (
         await SignalChunkDocument.get_pymongo_collection()
         .find(
-            {"signal_id": document.signal_id, "lead": lead_index},
-            projection={"_id": 0, "seq": 1, "data": 1},
+            {"signal_id": document.signal_id, "seq": seq},
+            projection={"_id": 0, "seq": 1, f"data.{key}": 1},
         )
         .sort([("seq", 1)])
         .to_list()
     )
+    return [row["data"][key] for row in rows if key in row.get("data", {})]
+
+
+async def _read_whole_lead(document: EcgDocument, lead_index: int) -> npt.NDArray[np.int64]:
+    meta = document.leads[lead_index]
+    pieces = await _lead_pieces(document, lead_index, {"$gte": 0})
     samples = unpack_slice(
-        [row["data"] for row in rows], meta.dtype, 0, 0, meta.number_of_samples, meta.chunk_samples
+        pieces, meta.dtype, 0, 0, meta.number_of_samples, meta.chunk_samples
     )
     if len(samples) != meta.number_of_samples:
         raise RuntimeError("signal chunks missing")

@@ -28,9 +28,7 @@ TABLE: list[tuple[list[int], int]] = [
 ]
 
 RECORDINGS = sorted(
-    path.name
-    for path in SHARED_DATA.glob("*.json")
-    if not path.name.endswith(".annotations.json")
+    path.name for path in SHARED_DATA.glob("*.json") if not path.name.endswith(".annotations.json")
 )
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): ingest, query and load against a real stack. See bench/README.md."""

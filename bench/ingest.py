@@ -1,0 +1,174 @@
+"""Ingest benchmark: uploading a 12-lead x 5000-sample ECG through HTTP, against a baseline.
+
+    python -m bench.ingest [--rounds 60] [--warmup 10] [--recording ptb_s0010_wfdb.json]
+
+The baseline is the least work any server must do with the same request: `json.loads` of the
+same body bytes, numpy packing of each lead to little-endian int16, and one raw PyMongo
+`insert_many` of the 12 packed leads into the same database (its own collection). It is
+measured twice per round, with `j: true` (journal flushed, as the brief for this benchmark
+specifies) and with the driver's default write concern, because the two differ by an fsync and
+the honest comparison is against the one the service uses. Upload and baselines run in a random
+order within each round, so drift (other processes, database growth) hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from bson import ObjectId
+from pymongo import MongoClient
+from pymongo.collection import Collection
+from pymongo.write_concern import WriteConcern
+
+from bench.common import (
+    DEFAULT_RECORDING,
+    BenchError,
+    Client,
+    Stack,
+    add_stack_arguments,
+    check_insights,
+    load_recording,
+    print_json_line,
+    print_table,
+    register_user,
+    stack_options,
+    stop_on_sigterm,
+    summary_ms,
+    unique_suffix,
+    upload_template,
+)
+
+TARGET_RATIO = 2.0
+BASELINE_COLLECTION = "bench_baseline_chunks"
+
+
+def baseline(body: bytes, collection: Collection[dict[str, Any]]) -> None:
+    """The least work: parse the body, pack each lead, one insert of the packed leads."""
+    request = json.loads(body)
+    leads = request["variables"]["input"]["leads"]
+    signal_id = ObjectId()
+    documents: list[dict[str, Any]] = [
+        {
+            "signal_id": signal_id,
+            "lead": index,
+            "seq": 0,
+            "data": np.asarray(lead["signal"], dtype=np.int64).astype("<i2").tobytes(),
+        }
+        for index, lead in enumerate(leads)
+    ]
+    collection.insert_many(documents, ordered=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; prints a table and one JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=60, help="measured rounds (default 60)")
+    parser.add_argument("--warmup", type=int, default=10, help="unmeasured rounds first")
+    parser.add_argument("--recording", default=DEFAULT_RECORDING, help="file in shared/ecg-data")
+    parser.add_argument("--samples", type=int, default=5000, help="samples per lead")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the per-round order")
+    add_stack_arguments(parser, bcrypt_rounds=4)
+    args = parser.parse_args(argv)
+    if not 1 <= args.rounds <= 100_000 or not 0 <= args.warmup <= 10_000:
+        parser.error("rounds must be 1..100000 and warmup 0..10000")
+    stop_on_sigterm()
+
+    recording = load_recording(args.recording, samples=args.samples, leads=12)
+    template = upload_template(recording)
+    rng = random.Random(args.seed)
+    run_tag = unique_suffix()
+
+    with Stack(stack_options(args)) as stack:
+        print(stack.describe(), file=sys.stderr)
+        if stack.mongodb_url is None:
+            raise BenchError("the baseline needs the database URL: pass --mongodb-url")
+        mongo: MongoClient[dict[str, Any]] = MongoClient(stack.mongodb_url, tz_aware=True)
+        try:
+            collection = mongo[stack.database][BASELINE_COLLECTION]
+            journaled = collection.with_options(write_concern=WriteConcern(j=True))
+            with Client(stack.base_url) as client:
+                admin = client.login(stack.admin_username, stack.admin_password)
+                _, token = register_user(client, admin, "ingest")
+                first = client.upload(template, f"ingest-{run_tag}-check", token)
+                check_insights(first, recording)
+
+                times: dict[str, list[float]] = {"upload": [], "baseline_j": [], "baseline_w1": []}
+                counter = 0
+
+                def upload() -> None:
+                    nonlocal counter
+                    counter += 1
+                    client.upload(template, f"ingest-{run_tag}-{counter}", token)
+
+                body = template.render(f"ingest-{run_tag}-baseline")
+                steps: dict[str, Callable[[], None]] = {
+                    "upload": upload,
+                    "baseline_j": lambda: baseline(body, journaled),
+                    "baseline_w1": lambda: baseline(body, collection),
+                }
+                for round_no in range(args.warmup + args.rounds):
+                    order = list(steps)
+                    rng.shuffle(order)
+                    for name in order:
+                        started = time.perf_counter()
+                        steps[name]()
+                        elapsed = time.perf_counter() - started
+                        if round_no >= args.warmup:
+                            times[name].append(elapsed)
+            mongo[stack.database].drop_collection(BASELINE_COLLECTION)
+        finally:
+            mongo.close()
+
+    stats = {name: summary_ms(values) for name, values in times.items()}
+    upload_ms = stats["upload"]["median_ms"]
+    ratio_j = upload_ms / stats["baseline_j"]["median_ms"]
+    ratio_w1 = upload_ms / stats["baseline_w1"]["median_ms"]
+    print()
+    print(
+        f"Upload of {len(recording.leads)} leads x {args.samples} samples ({recording.name}), "
+        f"{args.rounds} rounds after {args.warmup} warm-up, order shuffled per round"
+    )
+    print_table(
+        ["measurement", "median ms", "p10 ms", "p90 ms", "upload / this"],
+        [
+            [
+                name,
+                f"{s['median_ms']:.2f}",
+                f"{s['p10_ms']:.2f}",
+                f"{s['p90_ms']:.2f}",
+                "" if name == "upload" else f"{upload_ms / s['median_ms']:.2f}x",
+            ]
+            for name, s in stats.items()
+        ],
+    )
+    print(
+        f"\nratio upload / baseline (j:true) = {ratio_j:.2f}x, "
+        f"upload / baseline (default write concern) = {ratio_w1:.2f}x; "
+        f"target <= {TARGET_RATIO:.0f}x"
+    )
+    print_json_line(
+        "ingest",
+        {
+            "leads": len(recording.leads),
+            "samples_per_lead": args.samples,
+            "recording": recording.name,
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            **stats,
+            "ratio_upload_to_baseline_j": round(ratio_j, 3),
+            "ratio_upload_to_baseline_w1": round(ratio_w1, 3),
+            "target_ratio": TARGET_RATIO,
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
