@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from ecg_graphql.config import Settings
 
@@ -14,6 +17,10 @@ EMBEDDED_URL_FILE = "embedded-url"
 
 def _embedded_url_path(settings: Settings) -> Path:
     return settings.data_dir / EMBEDDED_URL_FILE
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def serve(settings: Settings) -> int:
@@ -48,7 +55,12 @@ def serve(settings: Settings) -> int:
             server_header=False,
         )
         print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql", flush=True)
-        uvicorn.Server(config).run()
+        server = uvicorn.Server(config)
+        # uvicorn re-raises the signal it handled once it has shut down; SIGTERM's default
+        # action would then kill us before the database is stopped in order below.
+        signal.signal(signal.SIGTERM, _exit_quietly)
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            server.run()
     finally:
         if embedded is not None:
             embedded.stop(timeout=4)
@@ -78,15 +90,20 @@ async def _with_database(settings: Settings, action: str) -> int:
     try:
         await init_database(client, settings.database)
         if action == "create-admin":
-            generated = await ensure_first_admin(
+            outcome = await ensure_first_admin(
                 username=settings.admin_username,
                 password=(
                     settings.admin_password.get_secret_value() if settings.admin_password else None
                 ),
                 bcrypt_rounds=settings.bcrypt_rounds,
             )
-            if generated is not None:
-                print(f"First admin created: username 'admin', password '{generated}'")
+            if outcome.generated_password is not None:
+                print(
+                    f"First admin created: username 'admin', "
+                    f"password '{outcome.generated_password}'"
+                )
+            elif outcome.created:
+                print(f"Admin {settings.admin_username!r} created.")
             else:
                 print("Admin present; nothing changed.")
         elif action == "backfill":

@@ -52,17 +52,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await init_database(client, settings.database)
-        generated = await ensure_first_admin(
+        outcome = await ensure_first_admin(
             username=settings.admin_username,
             password=(
                 settings.admin_password.get_secret_value() if settings.admin_password else None
             ),
             bcrypt_rounds=settings.bcrypt_rounds,
         )
-        if generated is not None:
+        if outcome.generated_password is not None:
             # Printed once, on the console only (never to the log stream).
             print(
-                f"\n  First admin created: username 'admin', password '{generated}'\n"
+                "\n  First admin created: username 'admin', "
+                f"password '{outcome.generated_password}'\n"
                 "  Store it now; it is not shown again.\n",
                 flush=True,
             )

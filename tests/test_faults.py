@@ -213,11 +213,12 @@ async def test_outage_fails_fast_then_recovers_with_acknowledged_uploads_intact(
     token = await api.user_token("alice")
     login = await api.login("alice", "password-123")
     rng = random.Random(20240301)
-    sent = [
-        random_ecg(rng, f"before-{i}", leads=rng.randint(1, 12), length=rng.randint(1, 3000))
+    # Small uploads last, so the kill comes right after the smallest acknowledged writes.
+    sent = [{"id": "recording", **load_recording("bitalino_pyhrv_centered.json")}]
+    sent.extend(
+        random_ecg(rng, f"before-{i}", leads=rng.randint(1, 12), length=rng.randint(1, 300))
         for i in range(5)
-    ]
-    sent.append({"id": "recording", **load_recording("bitalino_pyhrv_centered.json")})
+    )
     for ecg in sent:
         await upload_acknowledged(api, ecg, token)
 

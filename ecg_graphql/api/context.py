@@ -32,6 +32,9 @@ class Context(BaseContext):
     services: AppServices
     token: str | None
     client_address: str
+    # Filled by the audit extensions: result types of mutations, user of a fresh login.
+    audit_results: list[str] = field(default_factory=list, init=False)
+    audit_user_id: str | None = field(default=None, init=False)
     _user: UserDocument | None = field(default=None, init=False)
     _loaded: bool = field(default=False, init=False)
 

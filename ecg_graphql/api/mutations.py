@@ -6,6 +6,7 @@ import strawberry
 
 from ecg_graphql.api.context import Info
 from ecg_graphql.api.errors import rate_limited
+from ecg_graphql.api.extensions import AuditResult
 from ecg_graphql.api.permissions import IsAdmin, IsUser
 from ecg_graphql.api.types import (
     AuthPayload,
@@ -47,7 +48,9 @@ def _to_upload(data: EcgInput) -> EcgUpload:
 class Mutation:
     """Writes."""
 
-    @strawberry.mutation(description="Exchange a username and password for a token pair.")
+    @strawberry.mutation(
+        extensions=[AuditResult()], description="Exchange a username and password for a token pair."
+    )
     async def login(self, info: Info, username: str, password: str) -> LoginResult:
         try:
             session = await auth.login(
@@ -65,7 +68,8 @@ class Mutation:
         return AuthPayload.from_session(session)
 
     @strawberry.mutation(
-        description="Exchange a refresh token for a new pair; the old one stops working."
+        extensions=[AuditResult()],
+        description="Exchange a refresh token for a new pair; the old one stops working.",
     )
     async def refresh_token(self, info: Info, refresh_token: str) -> RefreshResult:
         try:
@@ -76,12 +80,19 @@ class Mutation:
             return InvalidTokenError(message=str(error))
         return AuthPayload.from_session(session)
 
-    @strawberry.mutation(description="Revoke a refresh token and its family. Always true.")
+    @strawberry.mutation(
+        extensions=[AuditResult()],
+        description="Revoke a refresh token and its family. Always true.",
+    )
     async def logout(self, info: Info, refresh_token: str) -> bool:
         await auth.logout(refresh_token=refresh_token)
         return True
 
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Register a user (ADMIN).")
+    @strawberry.mutation(
+        extensions=[AuditResult()],
+        permission_classes=[IsAdmin],
+        description="Register a user (ADMIN).",
+    )
     async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserResult:
         try:
             user = await auth.create_user(
@@ -96,7 +107,9 @@ class Mutation:
             return UsernameTakenError(message=str(error), username=error.username)
         return User.from_document(user)
 
-    @strawberry.mutation(permission_classes=[IsUser], description="Upload an ECG (USER).")
+    @strawberry.mutation(
+        extensions=[AuditResult()], permission_classes=[IsUser], description="Upload an ECG (USER)."
+    )
     async def upload_ecg(self, info: Info, input: EcgInput) -> UploadEcgResult:
         _, owner_id = await info.context.require_user()
         try:
@@ -108,6 +121,7 @@ class Mutation:
         return Ecg.from_document(doc)
 
     @strawberry.mutation(
+        extensions=[AuditResult()],
         permission_classes=[IsUser],
         description="Delete your ECG; false when it does not exist or is not yours.",
     )

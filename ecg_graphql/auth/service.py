@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import logging
 import re
 import secrets
@@ -219,8 +218,10 @@ async def refresh(*, refresh_token: str, config: AuthConfig) -> Session:
         return_document=ReturnDocument.BEFORE,
     )
     if claimed is None:
-        spent = await collection.find_one({"token_hash": token_hash}, {"family_id": 1})
-        if spent is not None:
+        spent = await collection.find_one(
+            {"token_hash": token_hash}, {"family_id": 1, "revoked": 1}
+        )
+        if spent is not None and not spent.get("revoked"):
             await revoke_family(spent["family_id"])
             logger.warning("refresh token reuse: family revoked")
         raise InvalidToken
@@ -256,27 +257,37 @@ async def logout(*, refresh_token: str) -> None:
         await revoke_family(found["family_id"])
 
 
+@dataclass(frozen=True, slots=True)
+class AdminBootstrap:
+    """What the first-admin step did; `generated_password` is shown once, never stored."""
+
+    created: bool
+    generated_password: str | None = None
+
+
 async def ensure_first_admin(
     *, username: str | None, password: str | None, bcrypt_rounds: int
-) -> str | None:
-    """Create the first admin; returns the generated password when one was made up.
+) -> AdminBootstrap:
+    """Create the first admin.
 
     With a username and password: create that admin unless the username exists (never
     overwritten). With neither: create `admin` with a random password if no admin exists.
     """
     if username is not None and password is not None:
-        with contextlib.suppress(UsernameTaken):  # never overwrite an existing user
+        try:
             await create_user(
                 username=username, password=password, role=ADMIN, bcrypt_rounds=bcrypt_rounds
             )
-        return None
+        except UsernameTaken:  # never overwrite an existing user
+            return AdminBootstrap(created=False)
+        return AdminBootstrap(created=True)
     if await UserDocument.find_one({"role": ADMIN}):
-        return None
+        return AdminBootstrap(created=False)
     generated = secrets.token_urlsafe(18)
     try:
         await create_user(
             username="admin", password=generated, role=ADMIN, bcrypt_rounds=bcrypt_rounds
         )
     except UsernameTaken:
-        return None
-    return generated
+        return AdminBootstrap(created=False)
+    return AdminBootstrap(created=True, generated_password=generated)

@@ -32,7 +32,9 @@ async def init_database(client: AsyncMongoClient[dict[str, object]], database: s
     mutation means the data is on disk. Bulk signal chunks opt out (see ecgs.service):
     the ECG document written after them with j:true flushes the journal past them too.
     """
-    durable = client.get_database(database, write_concern=WriteConcern(w=1, j=True))
+    # Keep what the URL asks for (e.g. w=majority on a replica set) and add j:true.
+    concern = WriteConcern(**{**client.write_concern.document, "j": True})
+    durable = client.get_database(database, write_concern=concern)
     await init_beanie(database=durable, document_models=list(DOCUMENT_MODELS))
 
 

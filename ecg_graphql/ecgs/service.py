@@ -144,9 +144,9 @@ async def upload_ecg(*, owner_id: ObjectId, upload: EcgUpload) -> EcgDocument:
 async def _insert_windows(signal_id: ObjectId, windows: list[tuple[int, dict[str, bytes]]]) -> None:
     # Not journaled one by one: the ECG document's j:true insert that follows flushes the
     # journal past these writes, and until it succeeds the chunks are invisible anyway.
-    collection = SignalChunkDocument.get_pymongo_collection().with_options(
-        write_concern=WriteConcern(w=1)
-    )
+    base = SignalChunkDocument.get_pymongo_collection()
+    without_journal = {**base.write_concern.document, "j": False}
+    collection = base.with_options(write_concern=WriteConcern(**without_journal))
     for start in range(0, len(windows), INSERT_BATCH):
         batch = windows[start : start + INSERT_BATCH]
         await collection.insert_many(

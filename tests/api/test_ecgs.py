@@ -209,6 +209,39 @@ async def test_repeated_id_is_refused_without_overwriting(api: Api) -> None:
     assert await SignalChunkDocument.get_pymongo_collection().count_documents({}) == 1
 
 
+async def test_repeated_id_of_a_large_ecg_is_refused_without_overwriting(api: Api) -> None:
+    # Large uploads may take a different path to the duplicate check: same outcome.
+    alice = await api.user_token("alice")
+    length = 600_000
+    first: dict[str, Any] = {
+        "id": "big",
+        "date": "2024-01-02",
+        "leads": [
+            {"name": "I", "signal": [i % 7 - 3 for i in range(length)]},
+            {"name": "II", "signal": [1] * length},
+        ],
+    }
+    await uploaded(api, first, alice)
+    again = dict(first)
+    again["leads"] = [
+        {"name": "I", "signal": [-1] * length},
+        {"name": "II", "signal": [2, -2] * (length // 2)},
+    ]
+    body = await api.gql(UPLOAD, {"input": again}, token=alice)
+    assert "errors" not in body, body
+    assert body["data"]["uploadEcg"]["__typename"] == "EcgAlreadyExistsError", body
+    assert body["data"]["uploadEcg"]["id"] == "big"
+
+    stored = await read(api, "big", alice)
+    assert stored is not None
+    assert [lead["signal"] for lead in stored["leads"]] == [
+        lead["signal"] for lead in first["leads"]
+    ]
+    [document] = await EcgDocument.get_pymongo_collection().find({}).to_list()
+    chunks = await SignalChunkDocument.get_pymongo_collection().find({}).to_list()
+    assert {c["signal_id"] for c in chunks} == {document["signal_id"]}
+
+
 # (id, date as sent): uploaded in this order.
 LISTED = [
     ("e0", "2024-01-05"),
