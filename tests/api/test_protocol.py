@@ -54,8 +54,7 @@ SMALL_ECG = {
     "leads": [{"name": "I", "signal": [1, -1]}],
 }
 CREATE_MALLORY = (
-    'mutation { createUser(input: {username: "mallory", password: "password-123"}) '
-    "{ __typename } }"
+    'mutation { createUser(input: {username: "mallory", password: "password-123"}) { __typename } }'
 )
 BROKEN_ECG_QUERY = '{ ecg(id: "rec-1") { id insights { lead zeroCrossings } } }'
 LEAK_MARKERS = ("Traceback", 'File "', ".py", "KeyError", "zero_crossings")
@@ -579,9 +578,7 @@ def _assert_masked(response: httpx.Response) -> str:
 
 def _logged(caplog: pytest.LogCaptureFixture, error_id: str) -> list[logging.LogRecord]:
     return [
-        r
-        for r in caplog.records
-        if r.name == "ecg_graphql.errors" and error_id in r.getMessage()
+        r for r in caplog.records if r.name == "ecg_graphql.errors" and error_id in r.getMessage()
     ]
 
 
