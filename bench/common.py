@@ -57,6 +57,8 @@ mutation CreateUser($input: CreateUserInput!) {
 }
 """
 
+DELETE = "mutation Delete($id: ID!) { deleteEcg(id: $id) }"
+
 UPLOAD = """
 mutation Upload($input: EcgInput!) {
   uploadEcg(input: $input) {
@@ -595,6 +597,12 @@ class Client:
         if result["__typename"] != "Ecg":
             raise BenchError(f"upload {ecg_id}: {result}")
         return result
+
+
+    def delete_all(self, ids: Sequence[str], token: str) -> None:
+        """Delete these ECGs of the caller (bounded by len(ids); missing ones are ignored)."""
+        for ecg_id in ids:
+            self.data(DELETE, {"id": ecg_id}, token)
 
 
 def checked_data(response: httpx.Response) -> dict[str, Any]:

@@ -4,11 +4,12 @@
 
 The baseline is the least work any server must do with the same request: `json.loads` of the
 same body bytes, numpy packing of each lead to little-endian int16, and one raw PyMongo
-`insert_many` of the 12 packed leads into the same database (its own collection). It is
-measured twice per round, with `j: true` (journal flushed, as the brief for this benchmark
-specifies) and with the driver's default write concern, because the two differ by an fsync and
-the honest comparison is against the one the service uses. Upload and baselines run in a random
-order within each round, so drift (other processes, database growth) hits all of them alike.
+`insert_many` of the 12 packed leads into the same database (its own collection) with `j: true`,
+as the service acknowledges an upload only once it is journaled. Two variants are measured
+alongside for information: the same with the driver's default write concern (no journal flush),
+and the same with `orjson.loads` (the parser the service uses) instead of `json.loads`.
+Upload and baselines run in a random order within each round, so drift (other processes,
+database growth) hits all of them alike.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import orjson
 from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.collection import Collection
@@ -49,9 +51,13 @@ TARGET_RATIO = 2.0
 BASELINE_COLLECTION = "bench_baseline_chunks"
 
 
-def baseline(body: bytes, collection: Collection[dict[str, Any]]) -> None:
+def baseline(
+    body: bytes,
+    collection: Collection[dict[str, Any]],
+    loads: Callable[[bytes], Any] = json.loads,
+) -> None:
     """The least work: parse the body, pack each lead, one insert of the packed leads."""
-    request = json.loads(body)
+    request = loads(body)
     leads = request["variables"]["input"]["leads"]
     signal_id = ObjectId()
     documents: list[dict[str, Any]] = [
@@ -96,23 +102,21 @@ def main(argv: list[str] | None = None) -> int:
             with Client(stack.base_url) as client:
                 admin = client.login(stack.admin_username, stack.admin_password)
                 _, token = register_user(client, admin, "ingest")
-                first = client.upload(template, f"ingest-{run_tag}-check", token)
-                check_insights(first, recording)
-
-                times: dict[str, list[float]] = {"upload": [], "baseline_j": [], "baseline_w1": []}
-                counter = 0
+                uploaded = [f"ingest-{run_tag}-check"]
+                check_insights(client.upload(template, uploaded[0], token), recording)
 
                 def upload() -> None:
-                    nonlocal counter
-                    counter += 1
-                    client.upload(template, f"ingest-{run_tag}-{counter}", token)
+                    uploaded.append(f"ingest-{run_tag}-{len(uploaded)}")
+                    client.upload(template, uploaded[-1], token)
 
                 body = template.render(f"ingest-{run_tag}-baseline")
                 steps: dict[str, Callable[[], None]] = {
                     "upload": upload,
                     "baseline_j": lambda: baseline(body, journaled),
                     "baseline_w1": lambda: baseline(body, collection),
+                    "baseline_orjson_j": lambda: baseline(body, journaled, orjson.loads),
                 }
+                times: dict[str, list[float]] = {name: [] for name in steps}
                 for round_no in range(args.warmup + args.rounds):
                     order = list(steps)
                     rng.shuffle(order)
@@ -122,14 +126,17 @@ def main(argv: list[str] | None = None) -> int:
                         elapsed = time.perf_counter() - started
                         if round_no >= args.warmup:
                             times[name].append(elapsed)
-            mongo[stack.database].drop_collection(BASELINE_COLLECTION)
+                if not stack.owned:  # a long-lived server keeps nothing of the run
+                    client.delete_all(uploaded, token)
         finally:
+            mongo[stack.database].drop_collection(BASELINE_COLLECTION)
             mongo.close()
 
     stats = {name: summary_ms(values) for name, values in times.items()}
     upload_ms = stats["upload"]["median_ms"]
     ratio_j = upload_ms / stats["baseline_j"]["median_ms"]
     ratio_w1 = upload_ms / stats["baseline_w1"]["median_ms"]
+    ratio_orjson = upload_ms / stats["baseline_orjson_j"]["median_ms"]
     print()
     print(
         f"Upload of {len(recording.leads)} leads x {args.samples} samples ({recording.name}), "
@@ -148,10 +155,11 @@ def main(argv: list[str] | None = None) -> int:
             for name, s in stats.items()
         ],
     )
+    verdict = "meets" if ratio_j <= TARGET_RATIO else "MISSES"
     print(
-        f"\nratio upload / baseline (j:true) = {ratio_j:.2f}x, "
-        f"upload / baseline (default write concern) = {ratio_w1:.2f}x; "
-        f"target <= {TARGET_RATIO:.0f}x"
+        f"\nratio upload / baseline = {ratio_j:.2f}x: {verdict} the target <= {TARGET_RATIO:.0f}x "
+        f"(informational: {ratio_w1:.2f}x against the baseline without journal flush, "
+        f"{ratio_orjson:.2f}x against the baseline parsing with orjson)"
     )
     print_json_line(
         "ingest",
@@ -164,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             **stats,
             "ratio_upload_to_baseline_j": round(ratio_j, 3),
             "ratio_upload_to_baseline_w1": round(ratio_w1, 3),
+            "ratio_upload_to_baseline_orjson_j": round(ratio_orjson, 3),
             "target_ratio": TARGET_RATIO,
         },
     )

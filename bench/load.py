@@ -442,6 +442,10 @@ def main(argv: list[str] | None = None) -> int:
             drive(run, stack, args.clients, args.warmup, args.seconds, args.seed)
         )
         payload = report(run, figures, args, stack)
+        if not stack.owned:  # a long-lived server keeps nothing of the run
+            with Client(stack.base_url) as client:
+                for user in users:
+                    client.delete_all(user.ids, user.token)
     print_json_line("load", payload)
     return 0
 

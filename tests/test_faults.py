@@ -19,7 +19,16 @@ import pytest
 
 from ecg_graphql.db.embedded import EmbeddedDatabase
 from tests import harness
-from tests.harness import LOGIN, UPLOAD, Api, load_recording, running_app
+from tests.harness import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    CREATE_USER,
+    LOGIN,
+    UPLOAD,
+    Api,
+    load_recording,
+    running_app,
+)
 
 # The issue's liveness bound: with the database down no request may take longer than this.
 DOWN_ANSWER_SECONDS = 5.0
@@ -29,6 +38,7 @@ RECOVERY_SECONDS = 20.0
 # write, then the clean-up of its chunks): bounded well above 2 x database_timeout_seconds.
 IN_FLIGHT_SECONDS = 15.0
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+PASSWORD = "password-123"
 STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 READ_ECG = """
@@ -156,6 +166,24 @@ def assert_service_unavailable(response: httpx.Response) -> None:
         assert leak not in text, text
 
 
+async def sign_in(api: Api, username: str) -> dict[str, Any]:
+    """Register a USER and log in; the AuthPayload (fails loudly with the server's answer)."""
+    admin = await api.gql(LOGIN, {"u": ADMIN_USERNAME, "p": ADMIN_PASSWORD})
+    assert "errors" not in admin, admin
+    created = await api.gql(
+        CREATE_USER,
+        {"input": {"username": username, "password": PASSWORD, "role": "USER"}},
+        token=admin["data"]["login"]["accessToken"],
+    )
+    assert "errors" not in created, created
+    assert created["data"]["createUser"]["__typename"] == "User", created
+    body = await api.gql(LOGIN, {"u": username, "p": PASSWORD})
+    assert "errors" not in body, body
+    payload: dict[str, Any] = body["data"]["login"]
+    assert payload["__typename"] == "AuthPayload", body
+    return payload
+
+
 async def upload_acknowledged(api: Api, ecg: dict[str, Any], token: str) -> None:
     """Upload and insist on success."""
     result = await api.upload(ecg, token)
@@ -210,8 +238,9 @@ async def test_outage_fails_fast_then_recovers_with_acknowledged_uploads_intact(
     own_db: RestartableDatabase, fault_api: Api
 ) -> None:
     api = fault_api
-    token = await api.user_token("alice")
-    login = await api.login("alice", "password-123")
+    login = await sign_in(api, "alice")
+    token = login["accessToken"]
+    admin_token = (await api.login(ADMIN_USERNAME, ADMIN_PASSWORD))["accessToken"]
     rng = random.Random(20240301)
     # Small uploads last, so the kill comes right after the smallest acknowledged writes.
     sent = [{"id": "recording", **load_recording("bitalino_pyhrv_centered.json")}]
@@ -230,7 +259,7 @@ async def test_outage_fails_fast_then_recovers_with_acknowledged_uploads_intact(
         "ecg": (READ_ECG, {"id": sent[0]["id"]}, token),
         "ecgs": (LIST_IDS, {"after": None}, token),
         "uploadEcg": (UPLOAD, {"input": new_ecg}, token),
-        "login": (LOGIN, {"u": "alice", "p": "password-123"}, None),
+        "login": (LOGIN, {"u": "alice", "p": PASSWORD}, None),
         "refreshToken": (
             "mutation R($t: String!) { refreshToken(refreshToken: $t) { __typename } }",
             {"t": login["refreshToken"]},
@@ -240,7 +269,7 @@ async def test_outage_fails_fast_then_recovers_with_acknowledged_uploads_intact(
             "mutation { createUser(input: {username: \"bob\", password: \"password-123\"})"
             " { __typename } }",
             None,
-            await api.admin_token(),
+            admin_token,
         ),
         "deleteEcg": ("mutation D($id: ID!) { deleteEcg(id: $id) }", {"id": "x"}, token),
     }
@@ -270,7 +299,7 @@ async def test_outage_fails_fast_then_recovers_with_acknowledged_uploads_intact(
     # Writes work again too, and the upload refused while down left nothing behind.
     await upload_acknowledged(api, new_ecg, token)
     await assert_complete(api, token, new_ecg)
-    relogin = await api.gql(LOGIN, {"u": "alice", "p": "password-123"})
+    relogin = await api.gql(LOGIN, {"u": "alice", "p": PASSWORD})
     assert relogin["data"]["login"]["__typename"] == "AuthPayload", relogin
 
 
@@ -279,7 +308,7 @@ async def test_kill_during_concurrent_uploads_leaves_no_half_visible_ecg(
 ) -> None:
     api = fault_api
     users = ("carol", "dave")
-    tokens = {user: await api.user_token(user) for user in users}
+    tokens = {user: (await sign_in(api, user))["accessToken"] for user in users}
     workers = 4
     # 20 leads: the chunks go in two insert batches before the ECG document, so a kill
     # has room to land between the writes of one upload.

@@ -13,8 +13,9 @@ from ecg_graphql.api.context import Info
 from ecg_graphql.api.errors import bad_input
 from ecg_graphql.api.scalars import Samples
 from ecg_graphql.auth.service import count_users
-from ecg_graphql.db.documents import EcgDocument, UserDocument
+from ecg_graphql.db.documents import UserDocument
 from ecg_graphql.ecgs import service as ecgs
+from ecg_graphql.ecgs.service import StoredEcg
 from ecg_graphql.errors import FieldIssue, InvalidArgument
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ class Lead:
 
     name: str
     number_of_samples: int
-    _document: strawberry.Private[EcgDocument]
+    _document: strawberry.Private[StoredEcg]
     _index: strawberry.Private[int]
 
     @strawberry.field(
@@ -167,9 +168,9 @@ class Ecg:
     insights: list[LeadInsight]
 
     @classmethod
-    def from_document(cls, doc: EcgDocument) -> Ecg:
+    def from_document(cls, doc: StoredEcg) -> Ecg:
         """The GraphQL view of a stored ECG."""
-        crossings = doc.insights["zero_crossings"].values
+        crossings = doc.insights["zero_crossings"]
         return cls(
             id=strawberry.ID(doc.ecg_id),
             date=doc.date,

@@ -1,0 +1,65 @@
+"""The plain-leaf fast path gives exactly what graphql-core's standard execution gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from ecg_graphql.api.context import AppServices, Context
+from ecg_graphql.api.schema import build_schema
+from ecg_graphql.main import build_services
+from tests.harness import Api
+
+QUERIES = [
+    # Lists of plain leaf objects, aliases, __typename, fragments, directives.
+    """{ ecgs(first: 10) { totalCount edges { cursor node { id date createdAt samplingRate
+         insights { lead zeroCrossings __typename } leads { name numberOfSamples } } }
+         pageInfo { hasNextPage endCursor } } }""",
+    """query($skip: Boolean!) { ecgs(first: 3) { edges { node {
+         a: id b: id
+         insights { l: lead z: zeroCrossings lead @skip(if: $skip) t: __typename }
+         leads { ...L } } } } }
+       fragment L on Lead { name n: numberOfSamples @include(if: true) }""",
+    # A resolver field with arguments beside plain ones: never takes the fast path.
+    """{ ecg(id: "e1") { leads { name signal(offset: 1, limit: 3) numberOfSamples } } }""",
+    """{ ecg(id: "missing") { id } me { id username role createdAt __typename } }""",
+    # Errors: a negative limit inside a list of leads (located error, nullable parents).
+    """{ ecg(id: "e1") { id leads { name signal(offset: -1) } } }""",
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+async def test_fast_path_matches_standard_execution(api: Api, query: str) -> None:
+    token = await api.user_token()
+    for i, rate in enumerate([500.0, None, 250.5]):
+        ecg: dict[str, Any] = {
+            "id": f"e{i}",
+            "date": f"2024-02-0{i + 1}T10:00:00+01:00",
+            "leads": [
+                {"name": "I", "signal": [1, -2, 0, 3, -4]},
+                {"name": "avf", "signal": [0, 0, 70000, -1]},
+            ],
+        }
+        if rate is not None:
+            ecg["samplingRate"] = rate
+        assert (await api.upload(ecg, token))["__typename"] == "Ecg"
+
+    services: AppServices = build_services(api.settings)
+    fast = build_schema()
+    standard = build_schema(execution_context_class=StrawberryGraphQLCoreExecutionContext)
+
+    def context() -> Context:
+        return Context(services=services, token=token, client_address="198.51.100.1")
+
+    variables = {"skip": True}
+    fast_result = await fast.execute(query, variable_values=variables, context_value=context())
+    standard_result = await standard.execute(
+        query, variable_values=variables, context_value=context()
+    )
+    assert fast_result.data == standard_result.data
+    assert [(e.message, e.path) for e in fast_result.errors or []] == [
+        (e.message, e.path) for e in standard_result.errors or []
+    ]
+    assert fast_result.data is not None or fast_result.errors
