@@ -6,9 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pymongo import AsyncMongoClient
+from starlette.requests import HTTPConnection
 
 from ecg_graphql.api.context import AppServices, Context, bearer_token, client_address
 from ecg_graphql.api.router import EcgGraphQLRouter
@@ -19,7 +20,7 @@ from ecg_graphql.auth.ratelimit import LoginLimits
 from ecg_graphql.auth.service import AuthConfig, ensure_first_admin
 from ecg_graphql.config import Settings
 from ecg_graphql.db.client import init_database, make_client, ping
-from ecg_graphql.limits import MaxBodySizeMiddleware
+from ecg_graphql.limits import MaxBodySizeMiddleware, RejectWebSocketsMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await client.close()
 
-    async def get_context(request: Request) -> Context:
+    # HTTPConnection, not Request: the router also mounts a WebSocket route (never reached:
+    # RejectWebSocketsMiddleware closes handshakes first), and must not crash if it were.
+    async def get_context(request: HTTPConnection) -> Context:
         return Context(
             services=services,
             token=bearer_token(request.headers.get("authorization")),
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         graphql_ide="graphiql",
         allow_queries_via_get=False,
         subscription_protocols=(),
+        hide_suggestions=not settings.introspection,
     )
     app = FastAPI(title="ecg-graphql", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
@@ -108,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "database unavailable"}, status_code=503)
 
     app.add_middleware(MaxBodySizeMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RejectWebSocketsMiddleware)
     # Outermost, so 413s and every other response get an audit line too.
     app.add_middleware(AuditMiddleware)
     return app

@@ -107,7 +107,7 @@ async def test_200_uploads_from_20_clients_are_each_stored_once(api: Api) -> Non
 
     async def client(number: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         user = users[number % len(users)]
-        rng = random.Random(1000 + number)
+        rng = random.Random(1000 + number)  # noqa: S311  (seeded test data, not a secret)
         outcomes = []
         for sequence in range(10):
             ecg = random_ecg(
@@ -176,7 +176,6 @@ async def test_refresh_token_presented_twice_at_once_issues_at_most_one_pair(api
         results = await asyncio.gather(refresh(original), refresh(original))
         kinds = [result["__typename"] for result in results]
         assert set(kinds) <= {"AuthPayload", "InvalidTokenError"}, results
-        print("KINDS", kinds)
         assert kinds.count("AuthPayload") <= 1, results
         # Spent either way: a third presentation gets nothing.
         assert (await refresh(original))["__typename"] == "InvalidTokenError"
@@ -185,13 +184,11 @@ async def test_refresh_token_presented_twice_at_once_issues_at_most_one_pair(api
 async def test_same_client_id_uploaded_at_once_is_stored_once(api: Api) -> None:
     alice = (await sign_in(api, "dup-alice"))["accessToken"]
     bob = (await sign_in(api, "dup-bob"))["accessToken"]
-    rng = random.Random(77)
+    rng = random.Random(77)  # noqa: S311  (seeded test data, not a secret)
     for round_number in range(3):
         ecg_id = f"same-{round_number}"
         # Each attempt has its own length, so the stored one shows which attempt won.
-        attempts = [
-            random_ecg(rng, ecg_id, leads=2, length=100 + attempt) for attempt in range(10)
-        ]
+        attempts = [random_ecg(rng, ecg_id, leads=2, length=100 + attempt) for attempt in range(10)]
         bobs = random_ecg(rng, ecg_id, leads=1, length=50)
         results = await asyncio.gather(
             *(api.upload(ecg, alice) for ecg in attempts), api.upload(bobs, bob)
@@ -200,13 +197,16 @@ async def test_same_client_id_uploaded_at_once_is_stored_once(api: Api) -> None:
         winners = [r for r in alices if r["__typename"] == "Ecg"]
         assert len(winners) == 1, alices
         losers = [r for r in alices if r["__typename"] != "Ecg"]
-        assert all(r == {"__typename": "EcgAlreadyExistsError", "message": r["message"],
-                         "id": ecg_id} for r in losers), losers
+        assert all(
+            r == {"__typename": "EcgAlreadyExistsError", "message": r["message"], "id": ecg_id}
+            for r in losers
+        ), losers
         # Ids are per owner: another user's upload with the same id is not a duplicate.
         assert bobs_result["__typename"] == "Ecg", bobs_result
 
         won = next(
-            ecg for ecg in attempts
+            ecg
+            for ecg in attempts
             if len(ecg["leads"][0]["signal"]) == winners[0]["leads"][0]["numberOfSamples"]
         )
         stored = [node for node in await all_ecgs(api, alice) if node["id"] == ecg_id]

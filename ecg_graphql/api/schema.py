@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import strawberry
 from graphql import GraphQLError
@@ -14,8 +15,6 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-from strawberry.extensions.max_aliases import create_validator as aliases_validator
-from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
@@ -24,26 +23,36 @@ from ecg_graphql.api.execution import PlainLeafExecutionContext
 from ecg_graphql.api.extensions import AuditOperation, ShapeErrors
 from ecg_graphql.api.mutations import Mutation
 from ecg_graphql.api.queries import Query
+from ecg_graphql.api.query_limits import MAX_ALIASES, MAX_DEPTH, QueryLimitsRule
 from ecg_graphql.api.scalars import SCALAR_MAP
 
-MAX_DEPTH = 10
-MAX_ALIASES = 30
 # Room for a small ECG typed inline in GraphiQL; real uploads pass signals as variables.
 MAX_TOKENS = 20_000
 CACHED_DOCUMENTS = 256
-
-
-# One rule class each, built once: the validation cache keys on the rules, so a new class
-# per request (what QueryDepthLimiter(...) and MaxAliasesLimiter(...) build) never hits it.
-_DEPTH_RULE = depth_validator(MAX_DEPTH, None)
-_ALIASES_RULE = aliases_validator(MAX_ALIASES)
+__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "build_schema"]
 
 
 class QueryLimits(AddValidationRules):
-    """Depth (introspection exempt) and alias limits as validation rules."""
+    """Depth (introspection exempt) and alias limits; one rule class, so cached validations
+    of a document are reused."""
 
     def __init__(self) -> None:
-        super().__init__([_DEPTH_RULE, _ALIASES_RULE])
+        super().__init__([QueryLimitsRule])
+
+
+class CachedParse(ParserCache):
+    """Strawberry's parser cache, except that a document that fails to parse is left to
+    Strawberry's own parse step, which reports the error as a result (ParserCache raises
+    it out of the extension hook, past the error shaping)."""
+
+    def on_parse(self) -> Iterator[None]:
+        """Parse through the cache; on a syntax error, leave the document unparsed."""
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
 
 
 class EcgSchema(strawberry.Schema):
@@ -68,11 +77,11 @@ def build_schema(
     # Classes or factories, never shared instances: extensions hold per-request state.
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         # Frontends repeat the same documents: parse and validate each distinct one once.
-        lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
+        lambda: CachedParse(maxsize=CACHED_DOCUMENTS),
         lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
         QueryLimits,
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        ShapeErrors,
+        lambda: ShapeErrors(hide_suggestions=not introspection),
         AuditOperation,
     ]
     if not introspection:

@@ -19,7 +19,10 @@ async def hash_password(password: str, rounds: int) -> bytes:
 
 async def verify_password(password: str, password_hash: bytes) -> bool:
     """True when `password` matches; constant-time, in a worker thread, never raises."""
-    encoded = password.encode()
+    try:
+        encoded = password.encode()
+    except UnicodeEncodeError:  # lone surrogates: not a password anyone can have
+        return False
     if len(encoded) > MAX_PASSWORD_BYTES:
         return False
     try:

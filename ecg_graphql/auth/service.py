@@ -73,10 +73,21 @@ def _username_issue(username: str) -> FieldIssue | None:
     return None
 
 
+def _utf8_length(text: str) -> int | None:
+    """Length in UTF-8 bytes, or None for text that has no UTF-8 form (lone surrogates)."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
+
+
 def _password_issue(password: str, *, field: str = "password") -> FieldIssue | None:
+    size = _utf8_length(password)
+    if size is None:
+        return FieldIssue(field, "Password must be valid Unicode text.")
     if len(password) < passwords.MIN_PASSWORD_CHARS:
         return FieldIssue(field, "Password must be at least 8 characters.")
-    if len(password.encode("utf-8", "surrogatepass")) > passwords.MAX_PASSWORD_BYTES:
+    if size > passwords.MAX_PASSWORD_BYTES:
         return FieldIssue(field, "Password must be at most 72 bytes in UTF-8.")
     return None
 
@@ -181,9 +192,12 @@ async def login(*, username: str, password: str, address: str, config: AuthConfi
     Raises ValidationFailed for malformed input and RateLimited past the failure limits.
     """
     issues = [i for i in (_username_issue(username),) if i]
+    size = _utf8_length(password)
     if not password:
         issues.append(FieldIssue("password", "Password is required."))
-    elif len(password.encode("utf-8", "surrogatepass")) > passwords.MAX_PASSWORD_BYTES:
+    elif size is None:
+        issues.append(FieldIssue("password", "Password must be valid Unicode text."))
+    elif size > passwords.MAX_PASSWORD_BYTES:
         issues.append(FieldIssue("password", "Password must be at most 72 bytes in UTF-8."))
     if issues:
         raise ValidationFailed(issues)

@@ -35,7 +35,7 @@ from ecg_graphql.ecgs.packing import (
     window_range,
     window_samples,
 )
-from ecg_graphql.ecgs.validation import EcgUpload, validate_ecg
+from ecg_graphql.ecgs.validation import EcgUpload, id_issue, validate_ecg
 from ecg_graphql.errors import InvalidArgument
 from ecg_graphql.insights.registry import ANALYSES, Analysis, run_all
 
@@ -213,6 +213,8 @@ def _from_stored(raw: dict[str, Any]) -> StoredEcg:
 
 async def get_ecg(*, owner_id: ObjectId, ecg_id: str) -> StoredEcg | None:
     """The owner's ECG with this id, or None (another owner's ECG is indistinguishable)."""
+    if id_issue(ecg_id) is not None:
+        return None  # no ECG can have it (and BSON could not even encode some of them)
     raw = await EcgDocument.get_pymongo_collection().find_one(
         {"owner_id": owner_id, "ecg_id": ecg_id}
     )
@@ -287,6 +289,8 @@ async def count_ecgs(*, owner_id: ObjectId) -> int:
 
 async def delete_ecg(*, owner_id: ObjectId, ecg_id: str) -> bool:
     """Delete the owner's ECG and its samples; False when there is no such ECG of theirs."""
+    if id_issue(ecg_id) is not None:
+        return False
     collection = EcgDocument.get_pymongo_collection()
     deleted = await collection.find_one_and_delete(
         {"owner_id": owner_id, "ecg_id": ecg_id}, projection={"signal_id": 1}

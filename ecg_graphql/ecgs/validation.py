@@ -93,15 +93,24 @@ def _samples(raw: object) -> tuple[npt.NDArray[np.int64] | None, str | None]:
     return array, None
 
 
-def _check_id(ecg_id: str | None, issues: list[FieldIssue]) -> None:
-    if ecg_id is None:
-        return
+def id_issue(ecg_id: str) -> str | None:
+    """What is wrong with a client ECG id, or None: 1-128 printable characters, valid
+    Unicode, no surrounding spaces."""
     if not 1 <= len(ecg_id) <= MAX_ID_LENGTH:
-        issues.append(FieldIssue("id", f"Id must be 1 to {MAX_ID_LENGTH} characters."))
-    elif not ecg_id.isprintable() or ecg_id != ecg_id.strip():
-        issues.append(
-            FieldIssue("id", "Id must not contain control characters or surrounding spaces.")
-        )
+        return f"Id must be 1 to {MAX_ID_LENGTH} characters."
+    try:
+        ecg_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Id must be valid Unicode text."
+    if not ecg_id.isprintable() or ecg_id != ecg_id.strip():
+        return "Id must not contain control characters or surrounding spaces."
+    return None
+
+
+def _check_id(ecg_id: str | None, issues: list[FieldIssue]) -> None:
+    problem = None if ecg_id is None else id_issue(ecg_id)
+    if problem is not None:
+        issues.append(FieldIssue("id", problem))
 
 
 def _check_rate(rate: float | None, issues: list[FieldIssue]) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -92,8 +92,8 @@ async def serving(settings: Settings) -> AsyncIterator[Served]:
 @pytest.fixture
 async def served(mongodb_url: str) -> AsyncIterator[Served]:
     """The app with default settings on a fresh database."""
-    async with serving(harness.test_settings(mongodb_url)) as app:
-        yield app
+    async with serving(harness.test_settings(mongodb_url)) as served:
+        yield served
 
 
 def error_codes(body: Mapping[str, Any]) -> list[str]:
@@ -269,7 +269,9 @@ def _nested_fragments(levels: int) -> str:
 
 
 @pytest.mark.parametrize("build", [_nested_fields, _nested_fragments], ids=["fields", "fragments"])
-async def test_depth_limit_rejects_deeper_queries(served: Served, build: Any) -> None:
+async def test_depth_limit_rejects_deeper_queries(
+    served: Served, build: Callable[[int], str]
+) -> None:
     # The schema has no recursive type, so no valid query can be this deep; the limiter must
     # still reject the depth itself (it runs with the other validation rules).
     token = await served.api.user_token()

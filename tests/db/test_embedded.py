@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, WriteConcern
 
 from ecg_graphql.db.embedded import EmbeddedDatabase, EmbeddedDatabaseError
 
@@ -75,8 +75,10 @@ async def test_data_written_before_sigkill_is_there_after_restart(
     docs = [{"_id": i, "payload": bytes(range(i % 256)) * 10, "n": i * 7} for i in range(50)]
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(first.url)
     try:
-        # The service's write concern (the default, w:1): acknowledged means kept.
-        await client["kept"]["docs"].insert_many(docs)
+        # Journaled, as the service writes: SecantusDB flushes its log only in the background,
+        # so a plain w:1 write acknowledged just before a SIGKILL may be lost.
+        collection = client["kept"].get_collection("docs", write_concern=WriteConcern(j=True))
+        await collection.insert_many(docs)
     finally:
         await client.close()
 
