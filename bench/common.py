@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -312,6 +312,19 @@ def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def stop_on_sigterm() -> None:
     """Turn SIGTERM into KeyboardInterrupt so `with Stack()` cleans up either way."""
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
+
+
+def run_benchmark(main: Callable[[], int]) -> int:
+    """Run a benchmark's main; on Ctrl-C or SIGTERM say so in one line (cleanup has run)."""
+    stop_on_sigterm()
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted; the processes started here are stopped", file=sys.stderr)
+        return 130
+    except BenchError as error:
+        print(f"benchmark void: {error}", file=sys.stderr)
+        return 1
 
 
 @dataclass

@@ -51,8 +51,8 @@ from bench.common import (
     print_table,
     register_user,
     rss_kib,
+    run_benchmark,
     stack_options,
-    stop_on_sigterm,
     summary_ms,
     unique_suffix,
     upload_template,
@@ -415,7 +415,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("clients must be 1..1000 and seconds 1..3600")
     if not 0 <= args.warmup <= 600 or not 1 <= args.users <= 1000 or args.seed_ecgs < 1:
         parser.error("warmup 0..600, users 1..1000, seed-ecgs >= 1")
-    stop_on_sigterm()
 
     large = upload_template(load_recording(DEFAULT_RECORDING, samples=5000, leads=12))
     small = upload_template(load_recording(DEFAULT_RECORDING, samples=1000, leads=2))
@@ -451,4 +450,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_benchmark(main))

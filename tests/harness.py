@@ -36,6 +36,9 @@ def test_settings(mongodb_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a pytest test
+
+
 @dataclass
 class Api:
     """A GraphQL client of the app under test."""

@@ -230,7 +230,7 @@ def test_serve_runs_its_database_and_keeps_data_across_restarts(
         assert len(first.database_pids) == 1, [cmdline(p) for p in children(first.process.pid)]
         assert str(data_dir) in cmdline(first.database_pids[0])
         graphiql = http.get(f"{first.base_url}/graphql", headers={"accept": "text/html"})
-        assert graphiql.status_code == 200
+        assert graphiql.status_code == 200, graphiql.text
         assert "graphiql" in graphiql.text.lower()
         passwords = GENERATED_PASSWORD.findall(first.output)
         assert len(passwords) == 1, first.output
@@ -246,7 +246,7 @@ def test_serve_runs_its_database_and_keeps_data_across_restarts(
 
     env["ECG_PORT"] = str(free_port())
     with serving(env, http) as second:
-        assert len(second.database_pids) == 1
+        assert len(second.database_pids) == 1, second.output
         assert "First admin created" not in second.output
         assert login(http, second, "admin", password)["__typename"] == "AuthPayload"
         # The secret kept in ECG_DATA_DIR is reused: run 1's token still signs run 2 in.
@@ -260,11 +260,12 @@ def test_serve_runs_its_database_and_keeps_data_across_restarts(
 def test_serve_exits_when_its_database_was_killed_first(tmp_path: Path, http: httpx.Client) -> None:
     env = cli_env(ECG_DATA_DIR=str(tmp_path / "data"), ECG_PORT=str(free_port()))
     with serving(env, http) as serve:
-        assert len(serve.database_pids) == 1
+        assert len(serve.database_pids) == 1, serve.output
         os.kill(serve.database_pids[0], signal.SIGKILL)
         ready = http.get(f"{serve.base_url}/ready")
-        assert ready.status_code == 503, ready.text
-        assert http.get(f"{serve.base_url}/health").status_code == 200
+        assert ready.status_code == 503, (ready.text, serve.output)
+        health = http.get(f"{serve.base_url}/health")
+        assert health.status_code == 200, (health.text, serve.output)
         serve.stop(signal.SIGTERM)
 
 
@@ -284,12 +285,13 @@ def test_serve_with_mongodb_url_starts_no_database(
     try:
         with serving(env, http) as serve:
             secantus = [p for p in children(serve.process.pid) if "secantus" in cmdline(p)]
-            assert secantus == []
-            assert http.get(f"{serve.base_url}/ready").status_code == 200
+            assert secantus == [], [cmdline(p) for p in secantus]
+            ready = http.get(f"{serve.base_url}/ready")
+            assert ready.status_code == 200, (ready.text, serve.output)
             assert login(http, serve, "ops-admin", "ops-password-1")["__typename"] == "AuthPayload"
             serve.stop(signal.SIGTERM)
         # It used the database at ECG_MONGODB_URL.
-        assert database in mongo.list_database_names()
+        assert database in mongo.list_database_names(), serve.output
     finally:
         mongo.drop_database(database)
         mongo.close()

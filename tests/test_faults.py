@@ -306,8 +306,8 @@ async def test_kill_during_concurrent_uploads_leaves_no_half_visible_ecg(
     users = ("carol", "dave")
     tokens = {user: (await sign_in(api, user))["accessToken"] for user in users}
     workers = 4
-    # Several writes per upload (samples first, the ECG document last) and four writers, so
-    # the kill lands between the writes of some upload.
+    # Several writes per upload (samples first, the ECG document last) and four writers always
+    # in flight, so the kill catches uploads part-way, possibly between their writes.
     sent: dict[str, dict[str, dict[str, Any]]] = {user: {} for user in users}
     acknowledged: dict[str, set[str]] = {user: set() for user in users}
     failures: list[httpx.Response] = []

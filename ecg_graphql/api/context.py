@@ -6,15 +6,19 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+import numpy as np
+import numpy.typing as npt
 import strawberry
 from bson import ObjectId
 from graphql import GraphQLError
+from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from ecg_graphql.auth import service as auth
 from ecg_graphql.auth.service import AuthConfig
 from ecg_graphql.config import Settings
 from ecg_graphql.db.documents import UserDocument
+from ecg_graphql.ecgs.service import SliceRequest, read_slices
 
 
 @dataclass
@@ -40,6 +44,10 @@ class Context(BaseContext):
 
     def __post_init__(self) -> None:
         super().__init__()
+        # Per request: every `signal` field of one query batched into one read per ECG.
+        self.slices: DataLoader[SliceRequest, npt.NDArray[np.int64]] = DataLoader(
+            load_fn=read_slices, cache=False
+        )
 
     async def current_user(self) -> UserDocument | None:
         """The authenticated caller (role as stored, not as claimed), or None."""

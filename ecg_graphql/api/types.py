@@ -140,11 +140,12 @@ class Lead:
     )
     async def signal(self, info: Info, offset: int = 0, limit: int | None = None) -> Samples:
         try:
-            samples = await ecgs.read_samples(
-                document=self._document, lead_index=self._index, offset=offset, limit=limit
-            )
+            ecgs.check_slice(offset, limit)
         except InvalidArgument as error:
             raise bad_input(error) from None
+        samples = await info.context.slices.load(
+            ecgs.SliceRequest(self._document, self._index, offset, limit)
+        )
         return Samples(samples.tolist())
 
 

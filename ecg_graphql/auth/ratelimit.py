@@ -76,8 +76,9 @@ async def claim_attempt(*, username_key: str, address: str, limits: LoginLimits)
 
 async def succeeded(attempt: Attempt) -> None:
     """A successful login: forget this attempt and the username's earlier failures."""
-    await _delete(attempt.row_ids)
-    await LoginFailureDocument.get_pymongo_collection().delete_many({"key": attempt.user_key})
+    await LoginFailureDocument.get_pymongo_collection().delete_many(
+        {"$or": [{"_id": {"$in": list(attempt.row_ids)}}, {"key": attempt.user_key}]}
+    )
 
 
 async def _delete(row_ids: tuple[ObjectId, ...]) -> None:

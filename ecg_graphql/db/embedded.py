@@ -57,7 +57,12 @@ class EmbeddedDatabase:
 
     def start(self, timeout: float = 60.0) -> str:
         """Start the server and wait until it listens; returns its URL."""
-        self.storage_path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.storage_path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise EmbeddedDatabaseError(
+                f"cannot use {self.storage_path} as database storage: {error.strerror}"
+            ) from None
         cmd = [
             sys.executable,
             "-m",

@@ -155,14 +155,23 @@ async def upload_ecg(*, owner_id: ObjectId, upload: EcgUpload) -> StoredEcg:
     )
     try:
         await _insert_windows(signal_id, prepared.windows)
-        await document.insert()
-    except BaseException as exc:
+    except BaseException:
         # Includes cancellation: never leave chunks of an ECG that does not exist.
         await _discard_chunks(signal_id)
-        if isinstance(exc, DuplicateKeyError):
-            raise EcgAlreadyExists(prepared.ecg_id) from None
         raise
-    return _from_stored(document.model_dump(by_alias=True))
+    record = document.model_dump(by_alias=True, exclude={"id", "revision_id"})
+    try:
+        result = await EcgDocument.get_pymongo_collection().insert_one(record)
+    except DuplicateKeyError:
+        await _discard_chunks(signal_id)
+        raise EcgAlreadyExists(prepared.ecg_id) from None
+    except BaseException:
+        # The reply may be lost after the server committed (a timeout, a dropped
+        # connection): only discard the samples once it is certain the ECG is not stored.
+        if await _stored(signal_id) is False:
+            await _discard_chunks(signal_id)
+        raise
+    return _from_stored({**record, "_id": result.inserted_id})
 
 
 async def _insert_windows(signal_id: ObjectId, windows: list[tuple[int, dict[str, bytes]]]) -> None:
@@ -177,6 +186,19 @@ async def _insert_windows(signal_id: ObjectId, windows: list[tuple[int, dict[str
             [{"signal_id": signal_id, "seq": seq, "data": data} for seq, data in batch],
             ordered=True,
         )
+
+
+async def _stored(signal_id: ObjectId) -> bool | None:
+    """Whether an ECG refers to these samples; None when the database cannot tell."""
+    try:
+        found = await asyncio.shield(
+            EcgDocument.get_pymongo_collection().find_one(
+                {"signal_id": signal_id}, projection={"_id": 1}
+            )
+        )
+    except Exception:  # unknown: keep the samples; gc removes them if they are orphans
+        return None
+    return found is not None
 
 
 async def _discard_chunks(signal_id: ObjectId) -> None:
@@ -304,23 +326,86 @@ async def delete_ecg(*, owner_id: ObjectId, ecg_id: str) -> bool:
     return True
 
 
-async def read_samples(
-    *, document: StoredEcg, lead_index: int, offset: int, limit: int | None
-) -> npt.NDArray[np.int64]:
-    """Samples [offset, offset+limit) of one lead, reading only the chunks that hold them."""
+@dataclass(frozen=True, slots=True)
+class SliceRequest:
+    """Samples [offset, offset+limit) of one lead of a stored ECG (limit None: the rest)."""
+
+    document: StoredEcg
+    lead_index: int
+    offset: int
+    limit: int | None
+
+
+def check_slice(offset: int, limit: int | None) -> None:
+    """offset >= 0; limit 0 to 1,000,000 when given (InvalidArgument otherwise)."""
     if offset < 0:
         raise InvalidArgument("offset must be >= 0.")
     if limit is not None and not 0 <= limit <= MAX_SLICE:
         raise InvalidArgument(f"limit must be between 0 and {MAX_SLICE}.")
-    meta = document.leads[lead_index]
-    end = min(meta.number_of_samples, offset + (MAX_SLICE if limit is None else limit))
-    if offset >= end:
-        return np.empty(0, dtype=np.int64)
-    first, last = window_range(offset, end, meta.chunk_samples)
-    pieces = await _lead_pieces(document, lead_index, {"$gte": first, "$lte": last})
-    if len(pieces) != last - first + 1:
-        raise RuntimeError("signal windows missing")  # masked: storage is inconsistent
-    return unpack_slice(pieces, meta.dtype, first, offset, end, meta.chunk_samples)
+
+
+async def read_samples(
+    *, document: StoredEcg, lead_index: int, offset: int, limit: int | None
+) -> npt.NDArray[np.int64]:
+    """Samples [offset, offset+limit) of one lead, reading only the windows that hold them."""
+    check_slice(offset, limit)
+    (samples,) = await read_slices([SliceRequest(document, lead_index, offset, limit)])
+    return samples
+
+
+async def read_slices(requests: Sequence[SliceRequest]) -> list[npt.NDArray[np.int64]]:
+    """Several slices (already checked), one database query per ECG however many leads:
+    a request for all 12 leads of an ECG is one round trip, not twelve."""
+    spans: list[tuple[int, int, int] | None] = []  # (first window, last window, end)
+    wanted: dict[ObjectId, tuple[StoredEcg, set[int], int, int]] = {}
+    for request in requests:
+        meta = request.document.leads[request.lead_index]
+        limit = MAX_SLICE if request.limit is None else request.limit
+        end = min(meta.number_of_samples, request.offset + limit)
+        if request.offset >= end:
+            spans.append(None)
+            continue
+        first, last = window_range(request.offset, end, meta.chunk_samples)
+        spans.append((first, last, end))
+        doc = request.document
+        _, leads, low, high = wanted.get(doc.signal_id, (doc, set(), first, last))
+        leads.add(request.lead_index)
+        wanted[doc.signal_id] = (doc, leads, min(low, first), max(high, last))
+    windows = {
+        signal_id: await _windows(signal_id, leads, low, high)
+        for signal_id, (_, leads, low, high) in wanted.items()
+    }
+    results: list[npt.NDArray[np.int64]] = []
+    for request, span in zip(requests, spans, strict=True):
+        if span is None:
+            results.append(np.empty(0, dtype=np.int64))
+            continue
+        first, last, end = span
+        meta = request.document.leads[request.lead_index]
+        by_seq = windows[request.document.signal_id]
+        key = str(request.lead_index)
+        try:
+            pieces = [by_seq[seq][key] for seq in range(first, last + 1)]
+        except KeyError:
+            raise RuntimeError("signal windows missing") from None  # masked: inconsistent
+        results.append(
+            unpack_slice(pieces, meta.dtype, first, request.offset, end, meta.chunk_samples)
+        )
+    return results
+
+
+async def _windows(
+    signal_id: ObjectId, leads: set[int], first: int, last: int
+) -> dict[int, dict[str, bytes]]:
+    """Windows first..last of an ECG, with only the bytes of `leads` (a projection)."""
+    projection: dict[str, int] = {"_id": 0, "seq": 1}
+    projection.update({f"data.{lead}": 1 for lead in leads})
+    rows = await (
+        SignalChunkDocument.get_pymongo_collection()
+        .find({"signal_id": signal_id, "seq": {"$gte": first, "$lte": last}}, projection)
+        .to_list()
+    )
+    return {row["seq"]: row.get("data", {}) for row in rows}
 
 
 async def _lead_pieces(document: StoredEcg, lead_index: int, seq: object) -> list[bytes]:
