@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(default=300, ge=1)
     # Comma-separated IPs or CIDR networks whose X-Forwarded-For is believed.
     trusted_proxies: str = ""
+    # Comma-separated origins of browser frontends allowed to call the API (CORS); empty: none.
+    cors_origins: str = ""
     admin_username: str | None = None
     admin_password: SecretStr | None = None
     # Per-operation database timeout: no request waits longer on a dead database.
@@ -56,6 +58,11 @@ class Settings(BaseSettings):
         """The proxies allowed to set X-Forwarded-For, parsed."""
         parts = [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
         return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The allowed CORS origins, parsed."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     def resolve_jwt_secret(self) -> str:
         """The signing secret: ECG_JWT_SECRET, else one generated once and kept in ECG_DATA_DIR."""

@@ -10,7 +10,8 @@ from typing import Any
 
 from ecg_graphql.audit import RequestIdFilter
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# color_message: uvicorn's ANSI-coloured duplicate of msg.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

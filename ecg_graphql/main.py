@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pymongo import AsyncMongoClient
 from starlette.requests import HTTPConnection
@@ -113,6 +114,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(MaxBodySizeMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RejectWebSocketsMiddleware)
+    if settings.cors_origin_list:
+        # Tokens travel in the Authorization header, never cookies: no credentials mode.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id"],
+            max_age=600,
+        )
     # Outermost, so 413s and every other response get an audit line too.
     app.add_middleware(AuditMiddleware)
     return app

@@ -8,7 +8,8 @@ from typing import Any
 
 from ecg_graphql.db.documents import EcgDocument, SignalChunkDocument
 from tests.harness import ADMIN_PASSWORD, ADMIN_USERNAME, CREATE_USER, Api
-from tests.test_faults import PASSWORD, random_ecg, sign_in, zero_crossings_reference
+from tests.reference import reference_zero_crossings
+from tests.test_faults import PASSWORD, random_ecg, sign_in
 
 REFRESH = """
 mutation Refresh($t: String!) {
@@ -43,7 +44,7 @@ query Users($after: String) {
 def expected_insights(ecg: dict[str, Any]) -> list[dict[str, Any]]:
     """The insights the pure-Python reference gives for an upload."""
     return [
-        {"lead": lead["name"], "zeroCrossings": zero_crossings_reference(lead["signal"])}
+        {"lead": lead["name"], "zeroCrossings": reference_zero_crossings(lead["signal"])}
         for lead in ecg["leads"]
     ]
 

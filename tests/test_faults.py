@@ -29,6 +29,7 @@ from tests.harness import (
     load_recording,
     running_app,
 )
+from tests.reference import reference_zero_crossings
 
 # The issue's liveness bound: with the database down no request may take longer than this.
 DOWN_ANSWER_SECONDS = 5.0
@@ -60,20 +61,6 @@ query List($after: String) {
   }
 }
 """
-
-
-def zero_crossings_reference(signal: list[int]) -> int:
-    """DESIGN.md's definition, written plainly: sign changes between non-zero samples."""
-    count = 0
-    previous_negative: bool | None = None
-    for value in signal:
-        if value == 0:
-            continue
-        negative = value < 0
-        if previous_negative is not None and negative != previous_negative:
-            count += 1
-        previous_negative = negative
-    return count
 
 
 def random_signal(rng: random.Random, length: int) -> list[int]:
@@ -215,7 +202,7 @@ async def assert_complete(api: Api, token: str, sent: dict[str, Any]) -> None:
         assert lead["numberOfSamples"] == len(sent_lead["signal"]), (sent["id"], lead["name"])
         assert lead["signal"] == sent_lead["signal"], (sent["id"], lead["name"])
     assert stored["insights"] == [
-        {"lead": lead["name"], "zeroCrossings": zero_crossings_reference(lead["signal"])}
+        {"lead": lead["name"], "zeroCrossings": reference_zero_crossings(lead["signal"])}
         for lead in sent["leads"]
     ]
 
@@ -377,4 +364,4 @@ def test_reference_matches_design_table() -> None:
         (5,): 0,
     }
     for signal, expected in table.items():
-        assert zero_crossings_reference(list(signal)) == expected, signal
+        assert reference_zero_crossings(list(signal)) == expected, signal

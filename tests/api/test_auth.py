@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Callable
@@ -12,6 +11,7 @@ import jwt
 import pytest
 
 from ecg_graphql.db.documents import UserDocument
+from tests.forge import access_claims, b64url
 from tests.harness import JWT_SECRET, LOGIN, Api
 
 ME = "{ me { id username role } }"
@@ -28,26 +28,10 @@ mutation Refresh($t: String!) {
 LOGOUT = "mutation Logout($t: String!) { logout(refreshToken: $t) }"
 
 
-def b64url(data: bytes) -> str:
-    """Unpadded base64url, as JWS uses it."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
 
 def claims_for(user_id: str, **overrides: Any) -> dict[str, Any]:
     """The claims of a valid access token for `user_id`, with `overrides` applied."""
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "sub": user_id,
-        "role": "USER",
-        "type": "access",
-        "iss": "ecg-graphql",
-        "aud": "ecg-graphql",
-        "iat": now,
-        "exp": now + 900,
-        "jti": "f" * 32,
-    }
-    claims.update(overrides)
-    return claims
+    return access_claims(user_id, **overrides)
 
 
 def forge(claims: dict[str, Any], *, secret: str = JWT_SECRET, algorithm: str = "HS256") -> str:

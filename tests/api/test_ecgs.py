@@ -10,7 +10,7 @@ import pytest
 
 from ecg_graphql.db.documents import EcgDocument, SignalChunkDocument
 from tests.harness import Api
-from tests.insights.test_zero_crossings import reference_zero_crossings
+from tests.reference import reference_zero_crossings
 
 UPLOAD = """
 mutation Upload($input: EcgInput!) {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from ecg_graphql.auth import tokens
 from ecg_graphql.auth.tokens import AccessClaims, decode_access_token, issue_access_token
+from tests.forge import access_claims, b64url
 
 # 64 bytes: long enough for HS512 too, so algorithm tests fail on the algorithm alone.
 SECRET = "unit-test-secret-" + "s" * 47
@@ -20,26 +20,10 @@ USER_ID = "65f0c0ffee0000000000abcd"
 CLAIMS = ("sub", "role", "type", "iss", "aud", "iat", "exp", "jti")
 
 
-def b64url(data: bytes) -> str:
-    """Unpadded base64url, as JWS uses it."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
 
 def good_claims(**overrides: Any) -> dict[str, Any]:
     """Claims a valid access token carries, with `overrides` applied."""
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "sub": USER_ID,
-        "role": "USER",
-        "type": "access",
-        "iss": "ecg-graphql",
-        "aud": "ecg-graphql",
-        "iat": now,
-        "exp": now + 900,
-        "jti": "0123456789abcdef",
-    }
-    claims.update(overrides)
-    return claims
+    return access_claims(USER_ID, **overrides)
 
 
 def sign(claims: dict[str, Any], *, secret: str = SECRET, algorithm: str = "HS256") -> str:

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-
 from ecg_graphql.db.documents import EcgDocument
 from ecg_graphql.ecgs.service import backfill_insights
 from tests.harness import Api
-
-
-def reference_crossings(signal: list[int]) -> int:
-    nonzero = [v for v in signal if v != 0]
-    return sum(1 for a, b in itertools.pairwise(nonzero) if (a < 0) != (b < 0))
+from tests.reference import reference_zero_crossings
 
 
 async def test_backfill_recomputes_missing_and_outdated_insights(api: Api) -> None:
@@ -38,7 +32,7 @@ async def test_backfill_recomputes_missing_and_outdated_insights(api: Api) -> No
         token=token,
     )
     expected = [
-        {"lead": name, "zeroCrossings": reference_crossings(signal)}
+        {"lead": name, "zeroCrossings": reference_zero_crossings(signal)}
         for name, signal in signals.items()
     ]
     assert body["data"]["a"]["insights"] == expected

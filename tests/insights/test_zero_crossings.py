@@ -13,6 +13,7 @@ import pytest
 
 from ecg_graphql.insights.zero_crossings import zero_crossings
 from tests.harness import SHARED_DATA, Api, load_recording
+from tests.reference import reference_zero_crossings
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -30,20 +31,6 @@ TABLE: list[tuple[list[int], int]] = [
 RECORDINGS = sorted(
     path.name for path in SHARED_DATA.glob("*.json") if not path.name.endswith(".annotations.json")
 )
-
-
-def reference_zero_crossings(samples: Sequence[int]) -> int:
-    """The definition read literally: skip zeros, count sign changes between neighbours."""
-    count = 0
-    previous_negative: bool | None = None
-    for value in samples:
-        if value == 0:
-            continue
-        negative = value < 0
-        if previous_negative is not None and negative != previous_negative:
-            count += 1
-        previous_negative = negative
-    return count
 
 
 def random_signals(seed: int) -> list[list[int]]:
