@@ -91,7 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         build_schema(introspection=settings.introspection),
         context_getter=get_context,
         graphql_ide="graphiql",
-        allow_queries_via_get=False,
+        # Queries may use GET; mutations never do (Strawberry refuses them over GET).
+        allow_queries_via_get=True,
         subscription_protocols=(),
         hide_suggestions=not settings.introspection,
     )
