@@ -64,6 +64,9 @@ class Mutation:
         except InvalidCredentials as error:
             return InvalidCredentialsError(message=str(error))
         except RateLimited as error:
+            response = info.context.response
+            if response is not None:  # also as an HTTP header, for generic HTTP clients
+                response.headers["Retry-After"] = str(error.retry_after)
             raise rate_limited(error) from None
         return AuthPayload.from_session(session)
 

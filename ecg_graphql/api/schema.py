@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -19,6 +19,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
+from ecg_graphql.api.errors import GRAPHQL_VALIDATION_FAILED, coded_error
 from ecg_graphql.api.execution import PlainLeafExecutionContext
 from ecg_graphql.api.extensions import AuditOperation, ShapeErrors
 from ecg_graphql.api.mutations import Mutation
@@ -52,6 +53,16 @@ class CachedParse(ParserCache):
             context.graphql_document = self.cached_parse_document(
                 context.query, **context.parse_options
             )
+        document = context.graphql_document
+        # Not `operation_name`: it falls back to the first operation's name.
+        if document is not None and context._provided_operation_name is None:
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) > 1:
+                # The GraphQL spec: a request error, never "run the first one".
+                raise coded_error(
+                    "Must provide operation name if query contains multiple operations.",
+                    GRAPHQL_VALIDATION_FAILED,
+                )
         yield
 
 

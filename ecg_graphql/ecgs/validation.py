@@ -69,10 +69,10 @@ def canonical_lead_name(name: str) -> str:
 
 
 def as_utc(value: datetime) -> datetime:
-    """A datetime without offset is UTC; any other is converted to UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    """In UTC (a datetime without offset is UTC), at the millisecond precision MongoDB keeps,
+    so what an upload answers is exactly what later reads return."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def _samples(raw: object) -> tuple[npt.NDArray[np.int64] | None, str | None]:
@@ -149,18 +149,15 @@ def validate_ecg(upload: EcgUpload) -> ValidEcg:
         samples, problem = _samples(lead.signal)
         if problem is not None:
             issues.append(FieldIssue(f"{path}.signal", problem))
-        if lead.number_of_samples is not None:
-            if lead.number_of_samples < 1:
-                issues.append(
-                    FieldIssue(f"{path}.numberOfSamples", "Number of samples must be at least 1.")
+        if lead.number_of_samples is not None and (
+            lead.number_of_samples < 0
+            or (isinstance(lead.signal, list) and lead.number_of_samples != len(lead.signal))
+        ):
+            issues.append(
+                FieldIssue(
+                    f"{path}.numberOfSamples", "Number of samples must equal the signal length."
                 )
-            elif isinstance(lead.signal, list) and lead.number_of_samples != len(lead.signal):
-                issues.append(
-                    FieldIssue(
-                        f"{path}.numberOfSamples",
-                        "Number of samples must equal the signal length.",
-                    )
-                )
+            )
         if samples is not None:
             leads.append(ValidLead(canonical_lead_name(lead.name), samples))
 

@@ -153,3 +153,17 @@ async def test_parallel_attempts_cannot_exceed_the_per_user_limit(mongodb_url: s
             if body["data"] is None:
                 assert_rate_limited(body)
         assert len(checked) <= 3, f"{len(checked)} of 20 parallel guesses were checked"
+
+
+async def test_rate_limited_answer_carries_retry_after_header(mongodb_url: str) -> None:
+    async with running_app(make_settings(mongodb_url, login_max_failures_per_user=2)) as api:
+        await fail(api, "carol", 2)
+        response = await api.post(
+            "mutation($u: String!, $p: String!) { login(username: $u, password: $p) "
+            "{ __typename } }",
+            {"u": "carol", "p": "wrong-password"},
+        )
+        retry_after = assert_rate_limited(response.json())
+        assert response.headers["retry-after"] == str(retry_after)
+        ok = await api.post("{ __typename }")
+        assert "retry-after" not in ok.headers
