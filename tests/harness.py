@@ -111,6 +111,25 @@ class Api:
             self.tokens[username] = (await self.login(username, password))["accessToken"]
         return self.tokens[username]
 
+    async def all_nodes(self, query: str, connection: str, token: str) -> list[dict[str, Any]]:
+        """Every node of a paginated connection, following `endCursor` page by page.
+
+        `query` takes `$after` and selects `edges { node }` and `pageInfo`; when it also
+        selects `totalCount`, the total must equal what the pages held.
+        """
+        nodes: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            body = await self.gql(query, {"after": after}, token=token)
+            assert "errors" not in body, body
+            page = body["data"][connection]
+            nodes.extend(edge["node"] for edge in page["edges"])
+            if not page["pageInfo"]["hasNextPage"]:
+                if "totalCount" in page:
+                    assert page["totalCount"] == len(nodes), page["totalCount"]
+                return nodes
+            after = page["pageInfo"]["endCursor"]
+
     async def upload(self, ecg: dict[str, Any], token: str) -> dict[str, Any]:
         """The uploadEcg result for `ecg` (any union member)."""
         body = await self.gql(UPLOAD, {"input": ecg}, token=token)

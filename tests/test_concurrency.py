@@ -63,31 +63,12 @@ def as_stored(ecg: dict[str, Any]) -> dict[str, Any]:
 
 async def all_ecgs(api: Api, token: str) -> list[dict[str, Any]]:
     """Every ECG the token's user can list, in full, across pages."""
-    nodes: list[dict[str, Any]] = []
-    after: str | None = None
-    while True:
-        body = await api.gql(LIST_FULL, {"after": after}, token=token)
-        assert "errors" not in body, body
-        page = body["data"]["ecgs"]
-        nodes.extend(edge["node"] for edge in page["edges"])
-        if not page["pageInfo"]["hasNextPage"]:
-            assert page["totalCount"] == len(nodes), page["totalCount"]
-            return nodes
-        after = page["pageInfo"]["endCursor"]
+    return await api.all_nodes(LIST_FULL, "ecgs", token)
 
 
 async def all_usernames(api: Api, admin_token: str) -> list[str]:
     """Every registered username, across pages."""
-    names: list[str] = []
-    after: str | None = None
-    while True:
-        body = await api.gql(USERS, {"after": after}, token=admin_token)
-        assert "errors" not in body, body
-        page = body["data"]["users"]
-        names.extend(edge["node"]["username"] for edge in page["edges"])
-        if not page["pageInfo"]["hasNextPage"]:
-            return names
-        after = page["pageInfo"]["endCursor"]
+    return [node["username"] for node in await api.all_nodes(USERS, "users", admin_token)]
 
 
 async def stored_signal_ids() -> tuple[list[Any], set[Any]]:

@@ -178,17 +178,7 @@ async def upload_acknowledged(api: Api, ecg: dict[str, Any], token: str) -> None
 
 async def listed_ids(api: Api, token: str) -> list[str]:
     """Every ECG id the user can list, across pages."""
-    ids: list[str] = []
-    after: str | None = None
-    while True:
-        body = await api.gql(LIST_IDS, {"after": after}, token=token)
-        assert "errors" not in body, body
-        page = body["data"]["ecgs"]
-        ids.extend(edge["node"]["id"] for edge in page["edges"])
-        if not page["pageInfo"]["hasNextPage"]:
-            assert page["totalCount"] == len(ids), page
-            return ids
-        after = page["pageInfo"]["endCursor"]
+    return [node["id"] for node in await api.all_nodes(LIST_IDS, "ecgs", token)]
 
 
 async def assert_complete(api: Api, token: str, sent: dict[str, Any]) -> None:
