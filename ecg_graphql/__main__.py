@@ -9,6 +9,10 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import uvicorn
 
 from ecg_graphql.config import Settings
 
@@ -21,6 +25,20 @@ def _embedded_url_path(settings: Settings) -> Path:
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
+
+
+def _orderly_server(config: uvicorn.Config) -> uvicorn.Server:
+    import uvicorn
+
+    class OrderlyServer(uvicorn.Server):
+        """A second Ctrl-C does not skip the application's shutdown (uvicorn's "force quit",
+        which logs a traceback): the graceful shutdown is bounded by its timeout anyway."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if not self.should_exit:
+                super().handle_exit(sig, frame)
+
+    return OrderlyServer(config)
 
 
 def serve(settings: Settings) -> int:
@@ -55,13 +73,17 @@ def serve(settings: Settings) -> int:
             server_header=False,
         )
         print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql", flush=True)
-        server = uvicorn.Server(config)
+        server = _orderly_server(config)
         # uvicorn re-raises the signal it handled once it has shut down; SIGTERM's default
         # action would then kill us before the database is stopped in order below.
         signal.signal(signal.SIGTERM, _exit_quietly)
         with contextlib.suppress(KeyboardInterrupt, SystemExit):
             server.run()
     finally:
+        # Further Ctrl-C or SIGTERM must not interrupt stopping the database (bounded: 4 s,
+        # then SIGKILL), or it would be left running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if embedded is not None:
             embedded.stop(timeout=4)
             url_file.unlink(missing_ok=True)

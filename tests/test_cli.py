@@ -269,6 +269,19 @@ def test_serve_exits_when_its_database_was_killed_first(tmp_path: Path, http: ht
         serve.stop(signal.SIGTERM)
 
 
+def test_double_ctrl_c_still_shuts_down_in_order(tmp_path: Path, http: httpx.Client) -> None:
+    # An impatient user presses Ctrl-C twice: the app still shuts down (no forced quit
+    # with a traceback in the log), then the database, all within the bound.
+    env = cli_env(ECG_DATA_DIR=str(tmp_path / "data"), ECG_PORT=str(free_port()))
+    with serving(env, http) as serve:
+        serve.process.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        assert_stopped_cleanly(serve, signal.SIGINT)
+        assert "Application shutdown complete" in serve.output, serve.output
+        assert "Traceback" not in serve.output, serve.output
+        assert not (tmp_path / "data" / "embedded-url").exists()
+
+
 def test_serve_with_mongodb_url_starts_no_database(
     tmp_path: Path, http: httpx.Client, embedded_db: EmbeddedDatabase
 ) -> None:
