@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from beanie import SortDirection
 from bson import ObjectId
-from pymongo import WriteConcern
+from pymongo import DESCENDING, WriteConcern
 from pymongo.errors import DuplicateKeyError
 
 from ecg_graphql.db.documents import (
@@ -47,11 +46,7 @@ MAX_SLICE = 1_000_000
 INSERT_BATCH = 4
 # Above this many samples an upload checks for a duplicate id before writing its chunks.
 PRECHECK_SAMPLES = 1_000_000
-NEWEST_FIRST = [
-    ("date", SortDirection.DESCENDING),
-    ("created_at", SortDirection.DESCENDING),
-    ("_id", SortDirection.DESCENDING),
-]
+NEWEST_FIRST = [("date", DESCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
 
 
 @dataclass(frozen=True, slots=True)
