@@ -69,17 +69,17 @@ class Settings(BaseSettings):
         if self.jwt_secret is not None:
             return self.jwt_secret.get_secret_value()
         path = self.data_dir / JWT_SECRET_FILE
-        if path.exists():
-            secret = path.read_text().strip()
-            if len(secret.encode()) >= MIN_JWT_SECRET_BYTES:
-                return secret
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        secret = secrets.token_urlsafe(48)
-        # O_EXCL: two workers starting together agree on one secret.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as f:
-            f.write(secret)
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: of two workers starting together, one writes and both read it back.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_urlsafe(48))
+        secret = path.read_text().strip()
+        if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(f"{path} holds no usable JWT secret; remove it to make a new one")
         return secret
