@@ -10,10 +10,10 @@ import numpy as np
 import numpy.typing as npt
 import strawberry
 from bson import ObjectId
-from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
+from ecg_graphql.api.errors import unauthenticated
 from ecg_graphql.auth import service as auth
 from ecg_graphql.auth.service import AuthConfig
 from ecg_graphql.config import Settings
@@ -63,8 +63,12 @@ class Context(BaseContext):
         """The caller and their id; UNAUTHENTICATED when there is none."""
         user = await self.current_user()
         if user is None or user.id is None:
-            raise GraphQLError("Authentication required.", extensions={"code": "UNAUTHENTICATED"})
+            raise unauthenticated()
         return user, user.id
+
+    def audit_user(self) -> str | None:
+        """For the audit line: the caller, or the user a login in this request signed in."""
+        return str(self._user.id) if self._user is not None else self.audit_user_id
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

@@ -20,6 +20,11 @@ def coded_error(message: str, code: str, **extensions: object) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code, **extensions})
 
 
+def unauthenticated() -> GraphQLError:
+    """The error for a missing, malformed, expired or wrong-type token."""
+    return coded_error("Authentication required.", UNAUTHENTICATED)
+
+
 def bad_input(error: InvalidArgument) -> GraphQLError:
     """An out-of-range query argument."""
     return coded_error(str(error), BAD_USER_INPUT)

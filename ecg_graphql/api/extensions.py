@@ -10,6 +10,7 @@ from strawberry.extensions.field_extension import AsyncExtensionResolver
 from strawberry.types import Info
 
 from ecg_graphql import audit
+from ecg_graphql.api.context import Context
 from ecg_graphql.api.errors_shaping import shape_error
 
 
@@ -59,9 +60,9 @@ class AuditOperation(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         context = self.execution_context.context
-        user = getattr(context, "_user", None)
-        results: list[str] = getattr(context, "audit_results", [])
-        user_id = str(user.id) if user is not None else getattr(context, "audit_user_id", None)
+        if not isinstance(context, Context):
+            return
+        results = context.audit_results
         result = self.execution_context.result
         errors = getattr(result, "errors", None) or []
         codes = sorted({str((e.extensions or {}).get("code")) for e in errors})
@@ -69,7 +70,7 @@ class AuditOperation(SchemaExtension):
         audit.annotate(
             operation=self.execution_context.operation_name,
             operation_type=_operation_type(self.execution_context),
-            user_id=user_id,
+            user_id=context.audit_user(),
             results=results,
             codes=codes,
             outcome="error" if errors else ("rejected" if failed else "ok"),

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from graphql import GraphQLError
 from strawberry.permission import BasePermission
 
 from ecg_graphql.api.context import Info
-from ecg_graphql.api.errors import FORBIDDEN, UNAUTHENTICATED, coded_error
+from ecg_graphql.api.errors import FORBIDDEN, UNAUTHENTICATED, unauthenticated
 from ecg_graphql.auth.service import ADMIN, USER
-
-
-def unauthenticated() -> GraphQLError:
-    """The error for a missing, malformed, expired or wrong-type token."""
-    return coded_error("Authentication required.", UNAUTHENTICATED)
 
 
 class IsAuthenticated(BasePermission):

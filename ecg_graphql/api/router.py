@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from graphql import GraphQLError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
@@ -68,6 +67,5 @@ class EcgGraphQLRouter(GraphQLRouter[Context, None]):
                     operation="-",
                 )
                 for error in result.errors
-                if isinstance(error, GraphQLError)
             ]
         return await super().process_result(request, result)

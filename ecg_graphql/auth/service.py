@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from beanie import SortDirection
+from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -158,8 +159,10 @@ async def count_users() -> int:
 async def get_user(user_id: str) -> UserDocument | None:
     """The user with this id, or None."""
     oid = as_object_id(user_id)
-    if oid is None:
-        return None
+    return None if oid is None else await _user_by_id(oid)
+
+
+async def _user_by_id(oid: ObjectId) -> UserDocument | None:
     # The raw driver: Document.get builds a pydantic adapter on every call (~0.5 ms), and
     # this runs on every authenticated request.
     raw = await UserDocument.get_pymongo_collection().find_one({"_id": oid})
@@ -247,7 +250,7 @@ async def refresh(*, refresh_token: str, config: AuthConfig) -> Session:
     expires_at: datetime = claimed["expires_at"]
     if expires_at.replace(tzinfo=expires_at.tzinfo or UTC) <= now:
         raise InvalidToken
-    user = await UserDocument.get(claimed["user_id"])
+    user = await _user_by_id(claimed["user_id"])
     if user is None:
         raise InvalidToken
     session = await _issue_session(user, config, family_id=claimed["family_id"])

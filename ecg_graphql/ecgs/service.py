@@ -163,7 +163,7 @@ async def upload_ecg(*, owner_id: ObjectId, upload: EcgUpload) -> StoredEcg:
     except BaseException:
         # The reply may be lost after the server committed (a timeout, a dropped
         # connection): only discard the samples once it is certain the ECG is not stored.
-        if await _stored(signal_id) is False:
+        if await _stored(record) is False:
             await _discard_chunks(signal_id)
         raise
     return _from_stored({**record, "_id": result.inserted_id})
@@ -183,13 +183,12 @@ async def _insert_windows(signal_id: ObjectId, windows: list[tuple[int, dict[str
         )
 
 
-async def _stored(signal_id: ObjectId) -> bool | None:
-    """Whether an ECG refers to these samples; None when the database cannot tell."""
+async def _stored(record: dict[str, Any]) -> bool | None:
+    """Whether this very ECG document was stored; None when the database cannot tell."""
+    key = {k: record[k] for k in ("owner_id", "ecg_id", "signal_id")}  # on the unique index
     try:
         found = await asyncio.shield(
-            EcgDocument.get_pymongo_collection().find_one(
-                {"signal_id": signal_id}, projection={"_id": 1}
-            )
+            EcgDocument.get_pymongo_collection().find_one(key, projection={"_id": 1})
         )
     except Exception:  # unknown: keep the samples; gc removes them if they are orphans
         return None
@@ -339,18 +338,10 @@ def check_slice(offset: int, limit: int | None) -> None:
         raise InvalidArgument(f"limit must be between 0 and {MAX_SLICE}.")
 
 
-async def read_samples(
-    *, document: StoredEcg, lead_index: int, offset: int, limit: int | None
-) -> npt.NDArray[np.int64]:
-    """Samples [offset, offset+limit) of one lead, reading only the windows that hold them."""
-    check_slice(offset, limit)
-    (samples,) = await read_slices([SliceRequest(document, lead_index, offset, limit)])
-    return samples
-
-
 async def read_slices(requests: Sequence[SliceRequest]) -> list[npt.NDArray[np.int64]]:
-    """Several slices (already checked), one database query per ECG however many leads:
-    a request for all 12 leads of an ECG is one round trip, not twelve."""
+    """Several slices, one database query per ECG however many leads: a request for all 12
+    leads of an ECG is one round trip, not twelve. Limits are the caller's (`check_slice`
+    for API arguments); the backfill reads whole leads."""
     spans: list[tuple[int, int, int] | None] = []  # (first window, last window, end)
     wanted: dict[ObjectId, tuple[StoredEcg, set[int], int, int]] = {}
     for request in requests:
@@ -403,32 +394,6 @@ async def _windows(
     return {row["seq"]: row.get("data", {}) for row in rows}
 
 
-async def _lead_pieces(document: StoredEcg, lead_index: int, seq: object) -> list[bytes]:
-    """One lead's bytes from each window in `seq`, in order (projection: only that lead)."""
-    key = str(lead_index)
-    rows = (
-        await SignalChunkDocument.get_pymongo_collection()
-        .find(
-            {"signal_id": document.signal_id, "seq": seq},
-            projection={"_id": 0, "seq": 1, f"data.{key}": 1},
-        )
-        .sort([("seq", 1)])
-        .to_list()
-    )
-    return [row["data"][key] for row in rows if key in row.get("data", {})]
-
-
-async def _read_whole_lead(document: StoredEcg, lead_index: int) -> npt.NDArray[np.int64]:
-    meta = document.leads[lead_index]
-    pieces = await _lead_pieces(document, lead_index, {"$gte": 0})
-    samples = unpack_slice(
-        pieces, meta.dtype, 0, 0, meta.number_of_samples, meta.chunk_samples
-    )
-    if len(samples) != meta.number_of_samples:
-        raise RuntimeError("signal chunks missing")
-    return samples
-
-
 async def backfill_insights(*, analyses: Sequence[Analysis] = ANALYSES) -> int:
     """Compute every analysis an ECG lacks (or has at an older version); returns ECGs updated.
 
@@ -440,7 +405,12 @@ async def backfill_insights(*, analyses: Sequence[Analysis] = ANALYSES) -> int:
     updated = 0
     async for row in EcgDocument.get_pymongo_collection().find({"$or": stale}):
         document = _from_stored({**row, "insights": {}})
-        leads = [await _read_whole_lead(document, i) for i in range(len(document.leads))]
+        leads = await read_slices(
+            [
+                SliceRequest(document, i, 0, meta.number_of_samples)
+                for i, meta in enumerate(document.leads)
+            ]
+        )
         results = await asyncio.to_thread(run_all, leads, analyses)
         await EcgDocument.get_pymongo_collection().update_one(
             {"_id": document.id},
