@@ -15,7 +15,7 @@ import httpx
 from ecg_graphql.config import Settings
 from ecg_graphql.main import create_app
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "ecg-data"
+TEST_DATA = Path(__file__).resolve().parent / "data"
 ADMIN_USERNAME = "root-admin"
 ADMIN_PASSWORD = "admin-password-1"
 JWT_SECRET = "test-secret-" + "x" * 40
@@ -190,8 +190,8 @@ mutation Upload($input: EcgInput!) {{
 
 
 def load_recording(name: str) -> dict[str, Any]:
-    """A real recording from ../shared/ecg-data, shaped as an upload (date supplied if null)."""
-    data: dict[str, Any] = json.loads((SHARED_DATA / name).read_text())
+    """A real recording from tests/data, shaped as an upload (date supplied if null)."""
+    data: dict[str, Any] = json.loads((TEST_DATA / name).read_text())
     data = {k: v for k, v in data.items() if k in ("date", "samplingRate", "leads")}
     if not data.get("date"):
         data["date"] = "2020-01-01T00:00:00Z"

@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pytest
 
 from ecg_graphql.insights.zero_crossings import zero_crossings
-from tests.harness import SHARED_DATA, Api, load_recording
+from tests.harness import TEST_DATA, Api, load_recording
 from tests.reference import reference_zero_crossings
 
 INT32_MIN = -(2**31)
@@ -29,7 +29,7 @@ TABLE: list[tuple[list[int], int]] = [
 ]
 
 RECORDINGS = sorted(
-    path.name for path in SHARED_DATA.glob("*.json") if not path.name.endswith(".annotations.json")
+    path.name for path in TEST_DATA.glob("*.json") if not path.name.endswith(".annotations.json")
 )
 
 
@@ -123,7 +123,7 @@ def test_recordings_are_present() -> None:
 
 @pytest.mark.parametrize("name", RECORDINGS)
 def test_function_matches_reference_on_real_recordings(name: str) -> None:
-    data = json.loads((SHARED_DATA / name).read_text())
+    data = json.loads((TEST_DATA / name).read_text())
     assert data["leads"]
     for lead in data["leads"]:
         signal = lead["signal"]
