@@ -35,7 +35,7 @@ import numpy as np
 from ecg_graphql.db.embedded import EmbeddedDatabase
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "ecg-data"
+TEST_DATA = REPO_ROOT / "tests" / "data"
 DEFAULT_RECORDING = "mortara_pydicom_12lead.json"
 BENCH_ADMIN_USERNAME = "bench-admin"
 BENCH_PASSWORD = "bench-password-1"
@@ -144,8 +144,8 @@ class Recording:
 def load_recording(
     name: str = DEFAULT_RECORDING, *, samples: int = 5000, leads: int = 12, offset: int = 0
 ) -> Recording:
-    """Leads [0, leads) of a recording in ../shared/ecg-data, samples [offset, offset+samples)."""
-    raw: dict[str, Any] = json.loads((SHARED_DATA / name).read_text())
+    """Leads [0, leads) of a recording in tests/data, samples [offset, offset+samples)."""
+    raw: dict[str, Any] = json.loads((TEST_DATA / name).read_text())
     chosen = raw["leads"][:leads]
     if len(chosen) < leads:
         raise BenchError(f"{name} has {len(raw['leads'])} leads, {leads} wanted")

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
     parser.add_argument("--rounds", type=int, default=60, help="measured rounds (default 60)")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured rounds first")
-    parser.add_argument("--recording", default=DEFAULT_RECORDING, help="file in shared/ecg-data")
+    parser.add_argument("--recording", default=DEFAULT_RECORDING, help="file in tests/data")
     parser.add_argument("--samples", type=int, default=5000, help="samples per lead")
     parser.add_argument("--seed", type=int, default=1, help="seed of the per-round order")
     add_stack_arguments(parser, bcrypt_rounds=4)

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=200, help="measured rounds (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured rounds first")
     parser.add_argument("--ecgs", type=int, default=60, help="ECGs stored for the user (>= 50)")
-    parser.add_argument("--recording", default=DEFAULT_RECORDING, help="file in shared/ecg-data")
+    parser.add_argument("--recording", default=DEFAULT_RECORDING, help="file in tests/data")
     parser.add_argument("--samples", type=int, default=5000, help="samples per lead")
     parser.add_argument("--seed", type=int, default=1, help="seed of orders and picks")
     add_stack_arguments(parser, bcrypt_rounds=4)

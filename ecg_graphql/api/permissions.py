@@ -8,7 +8,7 @@ from strawberry.permission import BasePermission
 
 from ecg_graphql.api.context import Info
 from ecg_graphql.api.errors import FORBIDDEN, UNAUTHENTICATED, unauthenticated
-from ecg_graphql.auth.service import ADMIN, USER
+from ecg_graphql.auth.roles import Role
 
 
 class IsAuthenticated(BasePermission):
@@ -23,7 +23,7 @@ class IsAuthenticated(BasePermission):
 
 
 class _HasRole(BasePermission):
-    role: ClassVar[str]
+    role: ClassVar[Role]
     message = "You are not allowed to do this."
     error_extensions = {"code": FORBIDDEN}  # noqa: RUF012  (Strawberry reads it)
 
@@ -38,10 +38,10 @@ class _HasRole(BasePermission):
 class IsAdmin(_HasRole):
     """Only ADMIN: registering and listing users."""
 
-    role = ADMIN
+    role = Role.ADMIN
 
 
 class IsUser(_HasRole):
     """Only USER: sending and reading one's own ECGs (an ADMIN never does)."""
 
-    role = USER
+    role = Role.USER

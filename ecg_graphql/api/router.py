@@ -14,7 +14,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from ecg_graphql.api.context import Context
-from ecg_graphql.api.errors_shaping import error_code, shape_error
+from ecg_graphql.api.shaping import error_code, shape_error
 
 _OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,127}")
 

@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from beanie import SortDirection
 from bson import ObjectId
 
+from ecg_graphql.db import auth_store
 from ecg_graphql.db.documents import LoginFailureDocument, utcnow
 from ecg_graphql.errors import RateLimited
 
@@ -52,15 +52,9 @@ async def claim_attempt(*, username_key: str, address: str, limits: LoginLimits)
     window = timedelta(seconds=limits.window_seconds)
     keys = {user_key(username_key): limits.per_user, address_key(address): limits.per_address}
     rows = [LoginFailureDocument(key=key, at=now, expires_at=now + window) for key in keys]
-    result = await LoginFailureDocument.get_pymongo_collection().insert_many(
-        [row.model_dump(exclude={"id", "revision_id"}) for row in rows]
-    )
-    attempt = Attempt(user_key=user_key(username_key), row_ids=tuple(result.inserted_ids))
-    recent = (
-        await LoginFailureDocument.find({"key": {"$in": list(keys)}, "at": {"$gte": now - window}})
-        .sort([("at", SortDirection.ASCENDING)])
-        .to_list()
-    )
+    row_ids = await auth_store.insert_login_failures(rows)
+    attempt = Attempt(user_key=user_key(username_key), row_ids=row_ids)
+    recent = await auth_store.recent_login_failures(list(keys), now - window)
     retry_after = 0.0
     for key, limit in keys.items():
         times = [row.at for row in recent if row.key == key]
@@ -69,17 +63,11 @@ async def claim_attempt(*, username_key: str, address: str, limits: LoginLimits)
             frees_at = times[len(times) - limit - 1] + window
             retry_after = max(retry_after, (frees_at - now).total_seconds(), 1.0)
     if retry_after > 0:
-        await _delete(attempt.row_ids)
+        await auth_store.delete_login_failures(attempt.row_ids)
         raise RateLimited(math.ceil(retry_after))
     return attempt
 
 
 async def succeeded(attempt: Attempt) -> None:
     """A successful login: forget this attempt and the username's earlier failures."""
-    await LoginFailureDocument.get_pymongo_collection().delete_many(
-        {"$or": [{"_id": {"$in": list(attempt.row_ids)}}, {"key": attempt.user_key}]}
-    )
-
-
-async def _delete(row_ids: tuple[ObjectId, ...]) -> None:
-    await LoginFailureDocument.get_pymongo_collection().delete_many({"_id": {"$in": list(row_ids)}})
+    await auth_store.delete_login_failures(attempt.row_ids, key=attempt.user_key)

@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from beanie import SortDirection
 from bson import ObjectId
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from ecg_graphql.auth import passwords, ratelimit, tokens
 from ecg_graphql.auth.errors import InvalidCredentials, InvalidToken, UsernameTaken
+from ecg_graphql.auth.roles import Role
+from ecg_graphql.db import auth_store
 from ecg_graphql.db.documents import RefreshTokenDocument, UserDocument, as_object_id, utcnow
-from ecg_graphql.errors import FieldIssue, InvalidArgument, ValidationFailed
+from ecg_graphql.errors import FieldIssue, ValidationFailed
+from ecg_graphql.paging import Page, check_page_size, decode_cursor, encode_cursor
 
 logger = logging.getLogger(__name__)
 
 USERNAME = re.compile(r"[A-Za-z0-9._-]{3,32}")
-ADMIN = "ADMIN"
-USER = "USER"
-ROLES = (ADMIN, USER)
-MAX_PAGE_SIZE = 100
-MAX_CURSOR_LENGTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +44,6 @@ class Session:
     refresh_token: str
     expires_in: int
     user: UserDocument
-
-
-@dataclass(frozen=True, slots=True)
-class UserPage:
-    """One page of users, oldest first."""
-
-    items: list[UserDocument]
-    has_next_page: bool
 
 
 def username_key(username: str) -> str:
@@ -96,7 +81,7 @@ def _password_issue(password: str, *, field: str = "password") -> FieldIssue | N
 def validate_new_user(username: str, password: str, role: str) -> None:
     """Raise ValidationFailed listing every broken rule of a new user."""
     issues = [i for i in (_username_issue(username), _password_issue(password)) if i]
-    if role not in ROLES:
+    if role not in Role.__members__:
         issues.append(FieldIssue("role", "Role must be ADMIN or USER."))
     if issues:
         raise ValidationFailed(issues)
@@ -108,7 +93,7 @@ async def create_user(
     """Register a user; UsernameTaken when the name exists in any letter case (races included)."""
     validate_new_user(username, password, role)
     key = username_key(username)
-    if await UserDocument.find_one({"username_key": key}):
+    if await auth_store.find_user_by_key(key):
         raise UsernameTaken(username)
     user = UserDocument(
         username=username,
@@ -125,48 +110,27 @@ async def create_user(
 
 def encode_user_cursor(user: UserDocument) -> str:
     """An opaque cursor just after `user` in the listing."""
-    return base64.urlsafe_b64encode(str(user.id).encode()).decode()
+    assert user.id is not None  # noqa: S101  (stored users have ids)
+    return encode_cursor(user.id)
 
 
-async def list_users(*, first: int, after: str | None) -> UserPage:
+async def list_users(*, first: int, after: str | None) -> Page[UserDocument]:
     """Users in registration order."""
-    if not 1 <= first <= MAX_PAGE_SIZE:
-        raise InvalidArgument(f"first must be between 1 and {MAX_PAGE_SIZE}.")
-    query: dict[str, Any] = {}
-    if after is not None:
-        try:
-            raw = after.encode("ascii") if len(after) <= MAX_CURSOR_LENGTH else b""
-            oid = as_object_id(base64.b64decode(raw, altchars=b"-_", validate=True).decode())
-        except (ValueError, binascii.Error, UnicodeError):
-            oid = None
-        if oid is None:
-            raise InvalidArgument("Invalid cursor.")
-        query["_id"] = {"$gt": oid}
-    docs = (
-        await UserDocument.find(query)
-        .sort([("_id", SortDirection.ASCENDING)])
-        .limit(first + 1)
-        .to_list()
-    )
-    return UserPage(items=docs[:first], has_next_page=len(docs) > first)
+    check_page_size(first)
+    after_id = None if after is None else decode_cursor(after, ObjectId)[0]
+    assert after_id is None or isinstance(after_id, ObjectId)  # noqa: S101  (decoded as one)
+    return Page.of(await auth_store.page_users(after=after_id, limit=first + 1), first)
 
 
 async def count_users() -> int:
     """How many users exist."""
-    return await UserDocument.find({}).count()
+    return await auth_store.count_users()
 
 
 async def get_user(user_id: str) -> UserDocument | None:
     """The user with this id, or None."""
     oid = as_object_id(user_id)
-    return None if oid is None else await _user_by_id(oid)
-
-
-async def _user_by_id(oid: ObjectId) -> UserDocument | None:
-    # The raw driver: Document.get builds a pydantic adapter on every call (~0.5 ms), and
-    # this runs on every authenticated request.
-    raw = await UserDocument.get_pymongo_collection().find_one({"_id": oid})
-    return None if raw is None else UserDocument.model_validate(raw)
+    return None if oid is None else await auth_store.find_user(oid)
 
 
 async def authenticate(token: str, *, secret: str) -> UserDocument | None:
@@ -214,7 +178,7 @@ async def login(*, username: str, password: str, address: str, config: AuthConfi
     attempt = await ratelimit.claim_attempt(
         username_key=key, address=address, limits=config.limits
     )
-    user = await UserDocument.find_one({"username_key": key})
+    user = await auth_store.find_user_by_key(key)
     valid = await passwords.verify_password(
         password, user.password_hash if user else config.dummy_hash
     )
@@ -233,50 +197,34 @@ async def refresh(*, refresh_token: str, config: AuthConfig) -> Session:
         raise InvalidToken
     token_hash = tokens.hash_refresh_token(refresh_token)
     now = utcnow()
-    collection = RefreshTokenDocument.get_pymongo_collection()
-    claimed = await collection.find_one_and_update(
-        {"token_hash": token_hash, "used_at": None, "revoked": False},
-        {"$set": {"used_at": now}},
-        return_document=ReturnDocument.BEFORE,
-    )
+    claimed = await auth_store.claim_refresh_token(token_hash, now)
     if claimed is None:
-        spent = await collection.find_one(
-            {"token_hash": token_hash}, {"family_id": 1, "revoked": 1}
-        )
-        if spent is not None and not spent.get("revoked"):
-            await revoke_family(spent["family_id"])
+        spent = await auth_store.find_refresh_family(token_hash)
+        if spent is not None and not spent[1]:
+            await auth_store.revoke_family(spent[0])
             logger.warning("refresh token reuse: family revoked")
         raise InvalidToken
     expires_at: datetime = claimed["expires_at"]
     if expires_at.replace(tzinfo=expires_at.tzinfo or UTC) <= now:
         raise InvalidToken
-    user = await _user_by_id(claimed["user_id"])
+    user = await auth_store.find_user(claimed["user_id"])
     if user is None:
         raise InvalidToken
     session = await _issue_session(user, config, family_id=claimed["family_id"])
     # A concurrent reuse may have revoked the family after our claim: then the new pair dies too.
-    if await collection.find_one({"family_id": claimed["family_id"], "revoked": True}):
-        await revoke_family(claimed["family_id"])
+    if await auth_store.family_revoked(claimed["family_id"]):
+        await auth_store.revoke_family(claimed["family_id"])
         raise InvalidToken
     return session
-
-
-async def revoke_family(family_id: str) -> None:
-    """Revoke every refresh token of a family."""
-    await RefreshTokenDocument.get_pymongo_collection().update_many(
-        {"family_id": family_id}, {"$set": {"revoked": True}}
-    )
 
 
 async def logout(*, refresh_token: str) -> None:
     """Revoke the family of `refresh_token`, if it is one of ours; silent otherwise."""
     if not 0 < len(refresh_token) <= tokens.MAX_TOKEN_LENGTH:
         return
-    found = await RefreshTokenDocument.get_pymongo_collection().find_one(
-        {"token_hash": tokens.hash_refresh_token(refresh_token)}, {"family_id": 1}
-    )
+    found = await auth_store.find_refresh_family(tokens.hash_refresh_token(refresh_token))
     if found is not None:
-        await revoke_family(found["family_id"])
+        await auth_store.revoke_family(found[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,17 +246,17 @@ async def ensure_first_admin(
     if username is not None and password is not None:
         try:
             await create_user(
-                username=username, password=password, role=ADMIN, bcrypt_rounds=bcrypt_rounds
+                username=username, password=password, role=Role.ADMIN, bcrypt_rounds=bcrypt_rounds
             )
         except UsernameTaken:  # never overwrite an existing user
             return AdminBootstrap(created=False)
         return AdminBootstrap(created=True)
-    if await UserDocument.find_one({"role": ADMIN}):
+    if await auth_store.any_user_with_role(Role.ADMIN):
         return AdminBootstrap(created=False)
     generated = secrets.token_urlsafe(18)
     try:
         await create_user(
-            username="admin", password=generated, role=ADMIN, bcrypt_rounds=bcrypt_rounds
+            username="admin", password=generated, role=Role.ADMIN, bcrypt_rounds=bcrypt_rounds
         )
     except UsernameTaken:
         return AdminBootstrap(created=False)

@@ -1,14 +1,15 @@
-"""Beanie documents. GraphQL types are separate (see api/types.py)."""
+"""Beanie documents: the collections and their indexes. GraphQL types are separate (api/)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import pymongo
 from beanie import Document, Indexed
 from bson import ObjectId
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pymongo import IndexModel
 
 
@@ -31,20 +32,14 @@ class UserDocument(Document):
         name = "users"
 
 
-class LeadMeta(BaseModel):
+@dataclass(frozen=True, slots=True)
+class LeadMeta:
     """Where one lead's samples live: `dtype` is "<i2" or "<i4"; window `chunk_samples` long."""
 
     name: str
     number_of_samples: int
     dtype: str
     chunk_samples: int
-
-
-class AnalysisResult(BaseModel):
-    """One analysis over every lead, in lead order, tagged with the analysis version."""
-
-    version: int
-    values: list[float | int]
 
 
 class EcgDocument(Document):
@@ -57,7 +52,10 @@ class EcgDocument(Document):
     sampling_rate: float | None = None
     signal_id: ObjectId
     leads: list[LeadMeta]
-    insights: dict[str, AnalysisResult]
+    # Analysis records (insights/runner.py): per lead {name: {version, values}} and per ECG
+    # {name: {version, value}}; a failed one has `error` instead of its result.
+    insights: dict[str, dict[str, Any]]
+    analyses: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     model_config = {"arbitrary_types_allowed": True}  # noqa: RUF012  (pydantic config)
 

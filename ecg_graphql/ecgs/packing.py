@@ -19,7 +19,7 @@ WINDOW_BYTES = 4 * 1024 * 1024
 MAX_WINDOW_SAMPLES = 256 * 1024
 
 
-def narrowest_dtype(samples: npt.NDArray[np.int64]) -> str:
+def narrowest_dtype(samples: npt.NDArray[np.integer]) -> str:
     """int16 when every sample fits, else int32 (validation guarantees the int32 range)."""
     if int(samples.min()) >= -(2**15) and int(samples.max()) < 2**15:
         return INT16
@@ -33,7 +33,7 @@ def window_samples(dtypes: Sequence[str]) -> int:
 
 
 def pack_windows(
-    leads: Sequence[npt.NDArray[np.int64]], dtypes: Sequence[str], window: int
+    leads: Sequence[npt.NDArray[np.integer]], dtypes: Sequence[str], window: int
 ) -> Iterator[tuple[int, dict[str, bytes]]]:
     """(seq, {lead index: packed bytes}) for each window; a lead absent once it has ended."""
     packed = [samples.astype(dtype) for samples, dtype in zip(leads, dtypes, strict=True)]

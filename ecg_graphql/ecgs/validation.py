@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ecg_graphql.errors import FieldIssue, ValidationFailed
+from ecg_graphql.insights.signals import EcgSignal, LeadSignal
 
 MIN_LEADS = 1
 MAX_LEADS = 64
@@ -46,21 +47,12 @@ class EcgUpload:
 
 
 @dataclass(frozen=True, slots=True)
-class ValidLead:
-    """A lead that passed validation, its samples as int64."""
-
-    name: str
-    samples: npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True, slots=True)
 class ValidEcg:
-    """An ECG that passed every rule."""
+    """An ECG that passed every rule: its samples (int64) as the analyses receive them."""
 
     id: str | None
     date: datetime
-    sampling_rate: float | None
-    leads: list[ValidLead]
+    signal: EcgSignal
 
 
 def canonical_lead_name(name: str) -> str:
@@ -131,7 +123,7 @@ def validate_ecg(upload: EcgUpload) -> ValidEcg:
         issues.append(FieldIssue("leads", f"An ECG has {MIN_LEADS} to {MAX_LEADS} leads."))
 
     seen: set[str] = set()
-    leads: list[ValidLead] = []
+    leads: list[LeadSignal] = []
     # Past the cap, leads are not inspected: the error above already rejects the input.
     for i, lead in enumerate(upload.leads[: MAX_LEADS + 1]):
         path = f"leads.{i}"
@@ -159,13 +151,14 @@ def validate_ecg(upload: EcgUpload) -> ValidEcg:
                 )
             )
         if samples is not None:
-            leads.append(ValidLead(canonical_lead_name(lead.name), samples))
+            leads.append(
+                LeadSignal(canonical_lead_name(lead.name), samples, upload.sampling_rate, None)
+            )
 
     if issues:
         raise ValidationFailed(issues)
     return ValidEcg(
         id=upload.id,
         date=as_utc(upload.date),
-        sampling_rate=upload.sampling_rate,
-        leads=leads,
+        signal=EcgSignal(tuple(leads), upload.sampling_rate),
     )

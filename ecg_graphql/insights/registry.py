@@ -1,37 +1,48 @@
-"""The explicit list of analyses run on every lead at upload.
+"""The explicit list of analyses: the one place an analysis is declared.
 
-Adding an analysis: one module with a pure function, one entry here, one field on
-`LeadInsight` (api/types.py); `python -m ecg_graphql backfill` brings old ECGs up to date.
+Adding an analysis:
+1. a module in `insights/` with a pure, typed numpy function and its `VERSION`;
+2. one entry below (per lead, or per ECG);
+3. its GraphQL field in `api/ecgs/insights.py`, the one map from results to fields.
+`python -m ecg_graphql backfill` then computes it for stored ECGs (only what they lack, or
+have at an older version, or failed); until then it reads as null.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-
 from ecg_graphql.insights import zero_crossings
+from ecg_graphql.insights.signals import EcgSignal, LeadSignal
 
 
 @dataclass(frozen=True, slots=True)
-class Analysis:
-    """A named, versioned per-lead analysis; bump `version` when its result changes."""
+class LeadAnalysis:
+    """A named, versioned analysis of one lead; bump `version` when its result changes.
+
+    `compute` returns a number, a string, a dataclass of those, or None (unknown).
+    """
 
     name: str
     version: int
-    compute: Callable[[npt.NDArray[np.integer]], int | float]
+    compute: Callable[[LeadSignal], object]
 
 
-ANALYSES: tuple[Analysis, ...] = (
-    Analysis("zero_crossings", zero_crossings.VERSION, zero_crossings.zero_crossings),
+@dataclass(frozen=True, slots=True)
+class EcgAnalysis:
+    """A named, versioned analysis of a whole ECG (every lead, sampling rate and gains).
+
+    `compute` also gets the stored form of the ECG analyses listed before it, by name, so
+    one can build on another (measurements on the detected beats).
+    """
+
+    name: str
+    version: int
+    compute: Callable[[EcgSignal, Mapping[str, object]], object]
+
+
+LEAD_ANALYSES: tuple[LeadAnalysis, ...] = (
+    LeadAnalysis("zero_crossings", zero_crossings.VERSION, zero_crossings.of_lead),
 )
-
-
-def run_all(
-    leads: Sequence[npt.NDArray[np.integer]],
-    analyses: Sequence[Analysis] = ANALYSES,
-) -> dict[str, tuple[int, list[int | float]]]:
-    """Every analysis over every lead: name -> (version, one value per lead in order)."""
-    return {a.name: (a.version, [a.compute(lead) for lead in leads]) for a in analyses}
+ECG_ANALYSES: tuple[EcgAnalysis, ...] = ()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from ecg_graphql.insights.signals import LeadSignal
+
 VERSION = 1
 
 
@@ -15,3 +17,8 @@ def zero_crossings(signal: npt.NDArray[np.integer]) -> int:
     """
     negative = (signal < 0)[signal != 0]
     return int(np.count_nonzero(negative[1:] != negative[:-1]))
+
+
+def of_lead(lead: LeadSignal) -> int:
+    """The registry's entry point: zero crossings of one lead."""
+    return zero_crossings(lead.samples)

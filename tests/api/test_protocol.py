@@ -565,12 +565,12 @@ async def test_streamed_body_under_limit_is_served(small_limit: Served) -> None:
 
 
 async def _break_stored_ecg(served: Served, token: str) -> None:
-    # Upload a real ECG, then damage its stored insights behind the service's back: reading it
-    # now fails in a way no GraphQL error anticipates.
+    # Upload a real ECG, then damage its stored lead metadata behind the service's back:
+    # reading it now fails in a way no GraphQL error anticipates.
     assert (await served.api.upload(SMALL_ECG, token))["__typename"] == "Ecg"
     client: AsyncMongoClient[dict[str, Any]] = served.app.state.mongo_client
     result = await client[served.api.settings.database]["ecgs"].update_one(
-        {"ecg_id": "rec-1"}, {"$unset": {"insights.zero_crossings": ""}}
+        {"ecg_id": "rec-1"}, {"$set": {"leads": [{"name": "I"}]}}
     )
     assert result.modified_count == 1
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from ecg_graphql.db.documents import EcgDocument, SignalChunkDocument
+from ecg_graphql.db.ecg_store import INSERT_BATCH
 from ecg_graphql.ecgs.packing import window_samples
-from ecg_graphql.ecgs.service import INSERT_BATCH
 from tests.harness import UPLOAD, Api, load_recording
 
 SMALL_DOCUMENT_BYTES = 10_000

@@ -104,8 +104,11 @@ def accepted(upload: EcgUpload) -> ValidEcg:
 def test_a_valid_ecg_keeps_its_samples_and_fields() -> None:
     valid = accepted(ecg([lead("I", [1, -2, 3], 3), lead("V1", [0])], rate=360.0, ecg_id="x"))
     assert valid.id == "x"
-    assert valid.sampling_rate == 360.0
-    assert [(v.name, v.samples.tolist()) for v in valid.leads] == [("I", [1, -2, 3]), ("V1", [0])]
+    assert valid.signal.sampling_rate == 360.0
+    assert [(v.name, v.samples.tolist()) for v in valid.signal.leads] == [
+        ("I", [1, -2, 3]),
+        ("V1", [0]),
+    ]
 
 
 @pytest.mark.parametrize("count", [0, 65, 100])
@@ -117,14 +120,14 @@ def test_lead_count_out_of_range_is_rejected(count: int) -> None:
 @pytest.mark.parametrize("count", [1, 64])
 def test_lead_count_in_range_is_accepted(count: int) -> None:
     leads = [lead(f"L{i}", [i + 1]) for i in range(count)]
-    assert [v.samples.tolist() for v in accepted(ecg(leads)).leads] == [
+    assert [v.samples.tolist() for v in accepted(ecg(leads)).signal.leads] == [
         [i + 1] for i in range(count)
     ]
 
 
 @pytest.mark.parametrize("name", GOOD_NAMES)
 def test_good_lead_names_are_accepted(name: str) -> None:
-    assert len(accepted(ecg([lead("II"), lead(name)])).leads) == 2
+    assert len(accepted(ecg([lead("II"), lead(name)])).signal.leads) == 2
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
@@ -163,7 +166,7 @@ def test_each_duplicate_is_reported() -> None:
     ],
 )
 def test_standard_names_get_canonical_spelling(given: str, canonical: str) -> None:
-    assert [v.name for v in accepted(ecg([lead(given)])).leads] == [canonical]
+    assert [v.name for v in accepted(ecg([lead(given)])).signal.leads] == [canonical]
 
 
 @pytest.mark.parametrize(("signal", "secret"), BAD_SIGNALS)
@@ -177,7 +180,7 @@ def test_bad_signals_are_rejected_without_echoing_values(signal: object, secret:
     "signal", [[INT32_MAX], [INT32_MIN], [INT32_MIN, 0, INT32_MAX], [0], [-32769, 32768]]
 )
 def test_int32_extremes_are_accepted(signal: list[int]) -> None:
-    assert accepted(ecg([lead("I", signal)])).leads[0].samples.tolist() == signal
+    assert accepted(ecg([lead("I", signal)])).signal.leads[0].samples.tolist() == signal
 
 
 @pytest.mark.parametrize("n", [2, 4, 0, -1, -(2**31)])
@@ -187,7 +190,7 @@ def test_number_of_samples_must_be_positive_and_match(n: int) -> None:
 
 
 def test_matching_number_of_samples_is_accepted() -> None:
-    assert len(accepted(ecg([lead("I", [5] * 7, 7)])).leads[0].samples) == 7
+    assert len(accepted(ecg([lead("I", [5] * 7, 7)])).signal.leads[0].samples) == 7
 
 
 @pytest.mark.parametrize("rate", [0.0, -0.0, -1.0, -500.0, 100000.0001, 1e9, math.inf, math.nan])
@@ -197,7 +200,7 @@ def test_bad_sampling_rates_are_rejected(rate: float) -> None:
 
 @pytest.mark.parametrize("rate", [100000.0, 0.001, 1.0, 360.0, None])
 def test_good_sampling_rates_are_accepted(rate: float | None) -> None:
-    assert accepted(ecg(rate=rate)).sampling_rate == rate
+    assert accepted(ecg(rate=rate)).signal.sampling_rate == rate
 
 
 def test_every_violation_is_reported_at_once() -> None:

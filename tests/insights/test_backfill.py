@@ -1,22 +1,64 @@
-"""Backfill: ECGs stored before an analysis existed (or at an older version) get it."""
+"""The registry end to end: a throwaway analysis added in one entry is computed by backfill
+for stored ECGs (only what they lack, have older, or failed), read through the field map,
+and a failing analysis never loses an upload."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+import pytest
+from strawberry.types.base import get_object_definition
+
+from ecg_graphql.api.ecgs import insights as field_map
+from ecg_graphql.api.ecgs.types import LeadInsight
 from ecg_graphql.db.documents import EcgDocument
-from ecg_graphql.ecgs.service import backfill_insights
+from ecg_graphql.ecgs.service import backfill_insights, get_ecg
+from ecg_graphql.insights import runner
+from ecg_graphql.insights.registry import ECG_ANALYSES, LEAD_ANALYSES, EcgAnalysis, LeadAnalysis
+from ecg_graphql.insights.signals import EcgSignal, LeadSignal
 from tests.harness import Api
 from tests.reference import reference_zero_crossings
 
+SIGNALS = {"I": [3, -1, 0, 0, 2, -7, 9], "II": [0, 0, 5, 0, -5]}
+LEADS = [{"name": name, "signal": signal} for name, signal in SIGNALS.items()]
+EXPECTED = [
+    {"lead": name, "zeroCrossings": reference_zero_crossings(signal)}
+    for name, signal in SIGNALS.items()
+]
+
+
+def peak(lead: LeadSignal) -> int:
+    """A throwaway per-lead analysis: the largest absolute sample."""
+    return int(np.abs(lead.samples).max())
+
+
+def lead_count(ecg: EcgSignal, prior: object) -> int:
+    """A throwaway per-ECG analysis."""
+    return len(ecg.leads)
+
+
+def broken(ecg: EcgSignal, prior: object) -> int:
+    raise ZeroDivisionError
+
+
+WITH_THROWAWAY = runner.Registry(
+    lead=(*LEAD_ANALYSES, LeadAnalysis("peak", 1, peak)),
+    ecg=(*ECG_ANALYSES, EcgAnalysis("lead_count", 2, lead_count)),
+)
+
+
+async def upload_two(api: Api) -> tuple[str, Any]:
+    token = await api.user_token()
+    for ecg_id in ("old-1", "old-2"):
+        result = await api.upload({"id": ecg_id, "date": "2023-03-03", "leads": LEADS}, token)
+        assert result["__typename"] == "Ecg"
+    return token, EcgDocument.get_pymongo_collection()
+
 
 async def test_backfill_recomputes_missing_and_outdated_insights(api: Api) -> None:
-    token = await api.user_token()
-    signals = {"I": [3, -1, 0, 0, 2, -7, 9], "II": [0, 0, 5, 0, -5]}
-    leads = [{"name": name, "signal": signal} for name, signal in signals.items()]
-    for ecg_id in ("old-1", "old-2"):
-        result = await api.upload({"id": ecg_id, "date": "2023-03-03", "leads": leads}, token)
-        assert result["__typename"] == "Ecg"
-    collection = EcgDocument.get_pymongo_collection()
-    # Simulate an ECG stored before the analysis existed, and one at an older version.
+    token, collection = await upload_two(api)
+    # One ECG stored before the analysis existed, one at an older version.
     await collection.update_one({"ecg_id": "old-1"}, {"$unset": {"insights.zero_crossings": ""}})
     await collection.update_one(
         {"ecg_id": "old-2"},
@@ -27,13 +69,75 @@ async def test_backfill_recomputes_missing_and_outdated_insights(api: Api) -> No
     assert await backfill_insights() == 0  # idempotent: nothing is stale any more
 
     body = await api.gql(
-        "{ a: ecg(id: \"old-1\") { insights { lead zeroCrossings } }"
-        "  b: ecg(id: \"old-2\") { insights { lead zeroCrossings } } }",
+        '{ a: ecg(id: "old-1") { insights { lead zeroCrossings } }'
+        '  b: ecg(id: "old-2") { insights { lead zeroCrossings } } }',
         token=token,
     )
-    expected = [
-        {"lead": name, "zeroCrossings": reference_zero_crossings(signal)}
-        for name, signal in signals.items()
-    ]
-    assert body["data"]["a"]["insights"] == expected
-    assert body["data"]["b"]["insights"] == expected
+    assert body["data"]["a"]["insights"] == EXPECTED
+    assert body["data"]["b"]["insights"] == EXPECTED
+
+
+async def test_a_new_analysis_is_backfilled_alone_and_read_through_the_field_map(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, collection = await upload_two(api)
+    # Mark the current zero-crossings record: a recomputation would drop the mark.
+    await collection.update_many({}, {"$set": {"insights.zero_crossings.mark": True}})
+    owner = (await collection.find_one({"ecg_id": "old-1"}))["owner_id"]
+    before = await get_ecg(owner_id=owner, ecg_id="old-1")
+    assert before is not None
+    assert before.analysis_status is runner.AnalysisStatus.DONE
+    assert runner.status(before.insights, before.analyses, WITH_THROWAWAY) == "PENDING"
+    # The GraphQL field of the new analysis, added to the one map: null until computed.
+    monkeypatch.setitem(field_map.LEAD_INSIGHT_FIELDS, "peak", field_map.FromAnalysis("peak"))
+    assert field_map.lead_insight_values(before, 0)["peak"] is None
+
+    assert await backfill_insights(registry=WITH_THROWAWAY) == 2
+    assert await backfill_insights(registry=WITH_THROWAWAY) == 0
+
+    after = await get_ecg(owner_id=owner, ecg_id="old-1")
+    assert after is not None
+    assert after.insights["peak"] == {"version": 1, "values": [9, 5]}
+    assert after.analyses["lead_count"] == {"version": 2, "value": 2}
+    assert after.insights["zero_crossings"]["mark"] is True  # not recomputed
+    assert runner.status(after.insights, after.analyses, WITH_THROWAWAY) == "DONE"
+    assert [field_map.lead_insight_values(after, i)["peak"] for i in (0, 1)] == [9, 5]
+    monkeypatch.undo()  # the map again matches LeadInsight's declared fields
+    body = await api.gql('{ ecg(id: "old-1") { insights { lead zeroCrossings } } }', token=token)
+    assert body["data"]["ecg"]["insights"] == EXPECTED
+
+
+async def test_a_failing_analysis_is_recorded_and_retried(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, collection = await upload_two(api)
+    failing = runner.Registry(
+        lead=LEAD_ANALYSES, ecg=(EcgAnalysis("broken", 1, broken), EcgAnalysis("n", 1, lead_count))
+    )
+    assert await backfill_insights(registry=failing) == 2
+    row = await collection.find_one({"ecg_id": "old-1"})
+    assert row["analyses"]["broken"] == {"version": 1, "error": "ZeroDivisionError"}
+    assert row["analyses"]["n"] == {"version": 1, "value": 2}  # the others are kept
+    assert runner.status(row["insights"], row["analyses"], failing) == "FAILED"
+    assert any("ecg=old-1" in r.getMessage() and "broken" in r.getMessage() for r in caplog.records)
+    # Retried by the next backfill (it fails again here, and stays FAILED).
+    assert await backfill_insights(registry=failing) == 2
+
+
+def test_results_are_stored_in_plain_form() -> None:
+    ecg = EcgSignal((LeadSignal("I", np.array([1, -1, 1]), 250.0, None),), 250.0)
+    registry = runner.Registry(
+        lead=(LeadAnalysis("nan", 1, lambda lead: float("nan")),),
+        ecg=(EcgAnalysis("beats", 1, lambda ecg, prior: np.array([0, 2])),),
+    )
+    results = runner.run(ecg, ecg_id="x", registry=registry)
+    assert results.lead == {"nan": {"version": 1, "values": [None]}}
+    assert results.ecg == {"beats": {"version": 1, "value": [0, 2]}}
+    assert type(results.ecg["beats"]["value"][0]) is int
+
+
+def test_the_field_map_matches_the_graphql_type_and_the_registry() -> None:
+    declared = {f.python_name for f in get_object_definition(LeadInsight, strict=True).fields}
+    assert declared - {"lead"} == set(field_map.LEAD_INSIGHT_FIELDS)
+    sources = {source.analysis for source in field_map.LEAD_INSIGHT_FIELDS.values()}
+    assert sources <= {analysis.name for analysis in LEAD_ANALYSES}

@@ -1,8 +1,9 @@
-"""Shaping of every outgoing GraphQL error: a code on each, no echoed values, no internals.
+"""The one place outgoing GraphQL errors are shaped: a code on each, no echoed values, no
+internals, one log line each.
 
-Used by the `ShapeErrors` schema extension (which knows the phase an error came from) and,
-as a safety net, by the router for results that never passed through it (for example a
-parse error raised inside an extension hook).
+`ShapeErrors` (a schema extension, which knows the phase an error came from) shapes every
+result; the router passes any result that never reached it (an exception inside another
+extension's hook) through the same `shape_error`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import re
 import traceback
 import uuid
+from collections.abc import Iterator
 
 from graphql import GraphQLError
 from pymongo.errors import (
@@ -22,13 +24,16 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
     WaitQueueTimeoutError,
 )
+from strawberry.extensions import SchemaExtension
 
 from ecg_graphql.api.errors import (
     BAD_USER_INPUT,
     GRAPHQL_VALIDATION_FAILED,
     INTERNAL_SERVER_ERROR,
     SERVICE_UNAVAILABLE,
+    top_level_code,
 )
+from ecg_graphql.errors import RateLimited
 
 logger = logging.getLogger("ecg_graphql.errors")
 
@@ -80,6 +85,15 @@ def shape_error(
     """The error as the client sees it, logged once (one line, no traceback, no values)."""
     original = error.original_error
     code = error_code(error)
+    domain_code = top_level_code(original)
+    if domain_code is not None:  # an expected refusal of a domain service (never masked)
+        logger.info("request refused op=%s code=%s", operation, domain_code)
+        extensions: dict[str, object] = {"code": domain_code}
+        if isinstance(original, RateLimited):
+            extensions["retryAfter"] = original.retry_after
+        return GraphQLError(
+            str(original), nodes=error.nodes, path=error.path, extensions=extensions
+        )
     if error.path is None and code is None and _is_request_error(original):
         # Never reached a resolver: a malformed or invalid document, or (once execution
         # started) a variable of the wrong type.
@@ -133,3 +147,47 @@ def _is_request_error(original: BaseException | None) -> bool:
     # Parse and validation errors have no cause; a scalar that rejects a variable or
     # literal (DateTime) is reported with the ValueError that caused it.
     return original is None or isinstance(original, GraphQLError | ValueError)
+
+
+class ShapeErrors(SchemaExtension):
+    """Every error leaves with `extensions.code`; unexpected ones are masked with an id.
+
+    Request errors (parse, validation, variable typing) get GRAPHQL_VALIDATION_FAILED or
+    BAD_USER_INPUT; refusals of the domain services their code (TOP_LEVEL_CODES); database
+    outages SERVICE_UNAVAILABLE; any error whose cause is not a GraphQLError becomes
+    "Unexpected error." with an `errorId` that is also logged.
+    """
+
+    def __init__(self, *, hide_suggestions: bool = False) -> None:
+        self.hide_suggestions = hide_suggestions
+        self._executing = False
+
+    def on_execute(self) -> Iterator[None]:
+        # Errors without a path raised from here on come from variable coercion.
+        self._executing = True
+        yield
+
+    def on_operation(self) -> Iterator[None]:
+        self._executing = False
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is None or not errors:
+            return
+        operation = self.execution_context.operation_name or "-"
+        result.errors = [
+            shape_error(
+                error,
+                executing=self._executing,
+                hide_suggestions=self.hide_suggestions,
+                operation=operation,
+            )
+            for error in errors
+        ]
+        retry_after = [
+            (e.extensions or {}).get("retryAfter") for e in result.errors if e.extensions
+        ]
+        response = getattr(self.execution_context.context, "response", None)
+        if response is not None and any(r is not None for r in retry_after):
+            # Also as an HTTP header, for generic HTTP clients.
+            response.headers["Retry-After"] = str(max(r for r in retry_after if r is not None))

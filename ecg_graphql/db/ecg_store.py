@@ -1,0 +1,185 @@
+"""ECG documents and their signal windows in MongoDB: the only module that queries them.
+
+Read paths use the raw driver and return plain dicts: our own documents, written through
+the model, need no pydantic parsing (~0.2 ms a document on a listing page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import DESCENDING, WriteConcern
+
+from ecg_graphql.db.documents import EcgDocument, SignalChunkDocument, utcnow
+
+logger = logging.getLogger(__name__)
+
+# Window documents (<= 4 MiB each) per insert command: bounds one command's size.
+INSERT_BATCH = 4
+NEWEST_FIRST = [("date", DESCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
+Row = dict[str, Any]
+
+
+async def insert_windows(signal_id: ObjectId, windows: list[tuple[int, dict[str, bytes]]]) -> None:
+    """Store an ECG's signal windows (seq, {lead index: bytes}).
+
+    Not journaled one by one: the ECG document's j:true insert that follows flushes the
+    journal past these writes, and until it succeeds the windows are invisible anyway.
+    """
+    base = SignalChunkDocument.get_pymongo_collection()
+    without_journal = {**base.write_concern.document, "j": False}
+    collection = base.with_options(write_concern=WriteConcern(**without_journal))
+    for start in range(0, len(windows), INSERT_BATCH):
+        batch = windows[start : start + INSERT_BATCH]
+        await collection.insert_many(
+            [{"signal_id": signal_id, "seq": seq, "data": data} for seq, data in batch],
+            ordered=True,
+        )
+
+
+async def discard_windows(signal_id: ObjectId) -> None:
+    """Remove an ECG's windows, best effort (orphans are invisible and `gc` removes them)."""
+    try:
+        await asyncio.shield(
+            SignalChunkDocument.get_pymongo_collection().delete_many({"signal_id": signal_id})
+        )
+    except Exception:
+        logger.warning("could not remove chunks of failed upload signal_id=%s", signal_id)
+
+
+async def insert_ecg(document: EcgDocument) -> Row:
+    """Store the ECG document (durably: j:true); the stored row. Raises DuplicateKeyError."""
+    record = document.model_dump(by_alias=True, exclude={"id", "revision_id"})
+    result = await EcgDocument.get_pymongo_collection().insert_one(record)
+    return {**record, "_id": result.inserted_id}
+
+
+async def ecg_stored(document: EcgDocument) -> bool | None:
+    """Whether this very ECG document is stored; None when the database cannot tell."""
+    key = {"owner_id": document.owner_id, "ecg_id": document.ecg_id}
+    try:
+        found = await asyncio.shield(
+            EcgDocument.get_pymongo_collection().find_one(
+                {**key, "signal_id": document.signal_id}, projection={"_id": 1}
+            )
+        )
+    except Exception:  # unknown: the caller keeps the samples
+        return None
+    return found is not None
+
+
+async def ecg_exists(owner_id: ObjectId, ecg_id: str) -> bool:
+    """Whether the owner has an ECG with this id."""
+    found = await EcgDocument.get_pymongo_collection().find_one(
+        {"owner_id": owner_id, "ecg_id": ecg_id}, projection={"_id": 1}
+    )
+    return found is not None
+
+
+async def find_ecg(owner_id: ObjectId, ecg_id: str) -> Row | None:
+    """The owner's ECG with this id."""
+    row: Row | None = await EcgDocument.get_pymongo_collection().find_one(
+        {"owner_id": owner_id, "ecg_id": ecg_id}
+    )
+    return row
+
+
+async def page_ecgs(
+    owner_id: ObjectId, *, after: tuple[datetime, datetime, ObjectId] | None, limit: int
+) -> list[Row]:
+    """Up to `limit` of the owner's ECGs, newest date first (ties: newest upload first),
+    strictly after the (date, created_at, _id) position `after`."""
+    query: dict[str, Any] = {"owner_id": owner_id}
+    if after is not None:
+        date, created, oid = after
+        query["$or"] = [
+            {"date": {"$lt": date}},
+            {"date": date, "created_at": {"$lt": created}},
+            {"date": date, "created_at": created, "_id": {"$lt": oid}},
+        ]
+    rows: list[Row] = (
+        await EcgDocument.get_pymongo_collection()
+        .find(query)
+        .sort(NEWEST_FIRST)
+        .limit(limit)
+        .to_list()
+    )
+    return rows
+
+
+async def count_ecgs(owner_id: ObjectId) -> int:
+    """How many ECGs the owner has."""
+    return await EcgDocument.find({"owner_id": owner_id}).count()
+
+
+async def delete_ecg(owner_id: ObjectId, ecg_id: str) -> bool:
+    """Delete the owner's ECG, then its windows; False when there is no such ECG."""
+    deleted = await EcgDocument.get_pymongo_collection().find_one_and_delete(
+        {"owner_id": owner_id, "ecg_id": ecg_id}, projection={"signal_id": 1}
+    )
+    if deleted is None:
+        return False
+    # The ECG is already invisible; its windows go next (an interruption leaves orphans for gc).
+    await SignalChunkDocument.get_pymongo_collection().delete_many(
+        {"signal_id": deleted["signal_id"]}
+    )
+    return True
+
+
+async def read_windows(
+    signal_id: ObjectId, leads: set[int], first: int, last: int
+) -> dict[int, dict[str, bytes]]:
+    """Windows first..last of an ECG, with only the bytes of `leads` (a projection)."""
+    projection: dict[str, int] = {"_id": 0, "seq": 1}
+    projection.update({f"data.{lead}": 1 for lead in leads})
+    rows = await (
+        SignalChunkDocument.get_pymongo_collection()
+        .find({"signal_id": signal_id, "seq": {"$gte": first, "$lte": last}}, projection)
+        .to_list()
+    )
+    return {row["seq"]: row.get("data", {}) for row in rows}
+
+
+async def ecgs_matching(query: dict[str, Any]) -> AsyncIterator[Row]:
+    """Every ECG document matching `query` (for maintenance commands)."""
+    async for row in EcgDocument.get_pymongo_collection().find(query):
+        yield row
+
+
+async def update_ecg(ecg_object_id: ObjectId, fields: dict[str, Any]) -> None:
+    """Set these fields of one ECG document."""
+    await EcgDocument.get_pymongo_collection().update_one(
+        {"_id": ecg_object_id}, {"$set": fields}
+    )
+
+
+async def discard_orphan_windows(*, older_than_seconds: float) -> int:
+    """Remove windows no ECG refers to (uploads that never completed); returns how many."""
+    cutoff = ObjectId.from_datetime(
+        datetime.fromtimestamp(utcnow().timestamp() - older_than_seconds, tz=UTC)
+    )
+    chunks = SignalChunkDocument.get_pymongo_collection()
+    candidates = {
+        row["_id"]
+        async for row in await chunks.aggregate(
+            [{"$match": {"signal_id": {"$lt": cutoff}}}, {"$group": {"_id": "$signal_id"}}]
+        )
+    }
+    if not candidates:
+        return 0
+    referenced = {
+        row["signal_id"]
+        async for row in EcgDocument.get_pymongo_collection().find(
+            {"signal_id": {"$in": list(candidates)}}, projection={"signal_id": 1}
+        )
+    }
+    orphans = list(candidates - referenced)
+    if not orphans:
+        return 0
+    result = await chunks.delete_many({"signal_id": {"$in": orphans}})
+    return result.deleted_count

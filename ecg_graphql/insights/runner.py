@@ -1,0 +1,175 @@
+"""Running the registry's analyses on an ECG: each isolated, results tagged with versions.
+
+An analysis that raises is logged with the ECG's id and recorded as failed; the others'
+results are kept and the ECG is stored all the same (a failing analysis never loses an
+upload). Results are stored in their plain (BSON) form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from ecg_graphql.insights.registry import ECG_ANALYSES, LEAD_ANALYSES, EcgAnalysis, LeadAnalysis
+from ecg_graphql.insights.signals import EcgSignal
+
+logger = logging.getLogger(__name__)
+
+LEAD_RESULTS = "insights"  # stored as {name: {"version", "values": [one per lead]}}
+ECG_RESULTS = "analyses"  # stored as {name: {"version", "value"}}
+Record = dict[str, Any]
+
+
+class AnalysisStatus(StrEnum):
+    """Whether every registered analysis has a current result for an ECG."""
+
+    PENDING = "PENDING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """The analyses to run; the defaults are the registry's."""
+
+    lead: Sequence[LeadAnalysis] = LEAD_ANALYSES
+    ecg: Sequence[EcgAnalysis] = ECG_ANALYSES
+
+
+DEFAULT = Registry()
+
+
+@dataclass(slots=True)
+class Results:
+    """New records of one run: analysis name -> stored record."""
+
+    lead: dict[str, Record] = field(default_factory=dict)
+    ecg: dict[str, Record] = field(default_factory=dict)
+
+    def as_update(self) -> dict[str, Record]:
+        """The records as dotted fields of a `$set`."""
+        return {
+            **{f"{LEAD_RESULTS}.{name}": r for name, r in self.lead.items()},
+            **{f"{ECG_RESULTS}.{name}": r for name, r in self.ecg.items()},
+        }
+
+
+def plain(value: object) -> Any:
+    """A result in its stored form: dataclasses as dicts, numpy values as Python ones,
+    non-finite floats as None."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return value
+
+
+def _failed(version: int, error: BaseException, *, ecg_id: str, name: str) -> Record:
+    # The error's type only: messages may quote sample values.
+    logger.error("analysis failed ecg=%s analysis=%s error=%s", ecg_id, name, type(error).__name__)
+    return {"version": version, "error": type(error).__name__}
+
+
+def run(
+    ecg: EcgSignal,
+    *,
+    ecg_id: str,
+    stored: Mapping[str, Record] | None = None,
+    only: Collection[str] | None = None,
+    registry: Registry = DEFAULT,
+) -> Results:
+    """Compute the analyses named in `only` (all when None) over `ecg` (CPU only: call it
+    off the event loop). `stored` holds the ECG's current per-ECG records, which later
+    per-ECG analyses may build on."""
+    results = Results()
+    for lead_analysis in registry.lead:
+        if only is not None and lead_analysis.name not in only:
+            continue
+        try:
+            values = [plain(lead_analysis.compute(lead)) for lead in ecg.leads]
+        except Exception as error:  # isolated: the other analyses and the upload go on
+            results.lead[lead_analysis.name] = _failed(
+                lead_analysis.version, error, ecg_id=ecg_id, name=lead_analysis.name
+            )
+        else:
+            results.lead[lead_analysis.name] = {"version": lead_analysis.version, "values": values}
+    prior = {name: r.get("value") for name, r in (stored or {}).items()}
+    for ecg_analysis in registry.ecg:
+        if only is not None and ecg_analysis.name not in only:
+            continue
+        try:
+            value = plain(ecg_analysis.compute(ecg, dict(prior)))
+        except Exception as error:
+            results.ecg[ecg_analysis.name] = _failed(
+                ecg_analysis.version, error, ecg_id=ecg_id, name=ecg_analysis.name
+            )
+            prior[ecg_analysis.name] = None
+        else:
+            results.ecg[ecg_analysis.name] = {"version": ecg_analysis.version, "value": value}
+            prior[ecg_analysis.name] = value
+    return results
+
+
+def _current(record: Record | None, version: int) -> bool:
+    return record is not None and record.get("version", 0) >= version and "error" not in record
+
+
+def stale(
+    lead_records: Mapping[str, Record],
+    ecg_records: Mapping[str, Record],
+    registry: Registry = DEFAULT,
+) -> set[str]:
+    """The analyses an ECG lacks, has at an older version, or failed."""
+    names = {a.name for a in registry.lead if not _current(lead_records.get(a.name), a.version)}
+    names |= {a.name for a in registry.ecg if not _current(ecg_records.get(a.name), a.version)}
+    # A per-ECG analysis builds on those before it: recompute what follows a stale one.
+    order = [a.name for a in registry.ecg]
+    first = min((order.index(n) for n in names if n in order), default=len(order))
+    return names | set(order[first:])
+
+
+def stale_query(registry: Registry = DEFAULT) -> dict[str, Any]:
+    """A MongoDB filter for ECGs with some analysis missing, older or failed."""
+    clauses: list[dict[str, Any]] = []
+    for prefix, analyses in (
+        (LEAD_RESULTS, registry.lead),
+        (ECG_RESULTS, registry.ecg),
+    ):
+        for a in analyses:
+            key = f"{prefix}.{a.name}"
+            clauses += [
+                {f"{key}.version": {"$exists": False}},
+                {f"{key}.version": {"$lt": a.version}},
+                {f"{key}.error": {"$exists": True}},
+            ]
+    return {"$or": clauses} if clauses else {"_id": {"$exists": False}}
+
+
+def status(
+    lead_records: Mapping[str, Record],
+    ecg_records: Mapping[str, Record],
+    registry: Registry = DEFAULT,
+) -> AnalysisStatus:
+    """FAILED when a current analysis failed, PENDING when one is missing or older, else DONE."""
+    records = [(lead_records.get(a.name), a.version) for a in registry.lead]
+    records += [(ecg_records.get(a.name), a.version) for a in registry.ecg]
+    if any(r is not None and "error" in r and r.get("version", 0) >= v for r, v in records):
+        return AnalysisStatus.FAILED
+    if all(_current(r, v) for r, v in records):
+        return AnalysisStatus.DONE
+    return AnalysisStatus.PENDING
