@@ -32,3 +32,10 @@ async def api(mongodb_url: str) -> AsyncIterator[Api]:
     """The app on a fresh database, reached over HTTP."""
     async with running_app(test_settings(mongodb_url)) as client:
         yield client
+
+
+@pytest.fixture
+async def served(mongodb_url: str) -> AsyncIterator[Api]:
+    """Like `api`, but a crash reaches the client as HTTP 500 instead of raising in the test."""
+    async with running_app(test_settings(mongodb_url), crash_as_500=True) as client:
+        yield client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
 
 from ecg_graphql.config import Settings
 from ecg_graphql.main import create_app
@@ -19,6 +22,9 @@ TEST_DATA = Path(__file__).resolve().parent / "data"
 ADMIN_USERNAME = "root-admin"
 ADMIN_PASSWORD = "admin-password-1"
 JWT_SECRET = "test-secret-" + "x" * 40
+PASSWORD = "password-123"
+STORED = ("users", "ecgs", "signal_chunks", "refresh_tokens")
+STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 
 def test_settings(mongodb_url: str, **overrides: Any) -> Settings:
@@ -45,7 +51,14 @@ class Api:
 
     http: httpx.AsyncClient
     settings: Settings
+    app: FastAPI
     tokens: dict[str, str] = field(default_factory=dict)
+
+    async def counts(self) -> dict[str, int]:
+        """How many documents each collection of the test's database holds."""
+        client: AsyncMongoClient[dict[str, Any]] = self.app.state.mongo_client
+        database = client[self.settings.database]
+        return {name: await database[name].count_documents({}) for name in STORED}
 
     async def post(
         self,
@@ -104,11 +117,15 @@ class Api:
         assert result["__typename"] == "User", body
         return str(result["id"])
 
-    async def user_token(self, username: str = "alice", password: str = "password-123") -> str:
+    async def sign_in(self, username: str, password: str = PASSWORD) -> dict[str, Any]:
+        """Register a USER and log in; the AuthPayload."""
+        await self.create_user(username, password)
+        return await self.login(username, password)
+
+    async def user_token(self, username: str = "alice", password: str = PASSWORD) -> str:
         """An access token of a USER, registered on first use."""
         if username not in self.tokens:
-            await self.create_user(username, password)
-            self.tokens[username] = (await self.login(username, password))["accessToken"]
+            self.tokens[username] = (await self.sign_in(username, password))["accessToken"]
         return self.tokens[username]
 
     async def all_nodes(self, query: str, connection: str, token: str) -> list[dict[str, Any]]:
@@ -130,23 +147,52 @@ class Api:
                 return nodes
             after = page["pageInfo"]["endCursor"]
 
-    async def upload(self, ecg: dict[str, Any], token: str) -> dict[str, Any]:
-        """The uploadEcg result for `ecg` (any union member)."""
-        body = await self.gql(UPLOAD, {"input": ecg}, token=token)
+    async def upload(self, ecg: dict[str, Any], token: str, query: str = "") -> dict[str, Any]:
+        """The uploadEcg result for `ecg` (any union member), selected by `query`."""
+        body = await self.gql(query or UPLOAD, {"input": ecg}, token=token)
         assert "errors" not in body, body
         result: dict[str, Any] = body["data"]["uploadEcg"]
         return result
 
+    async def uploaded(
+        self, ecg: dict[str, Any], token: str | None = None, query: str = ""
+    ) -> dict[str, Any]:
+        """The stored Ecg of a successful upload (the test fails otherwise)."""
+        result = await self.upload(ecg, token or await self.user_token(), query)
+        assert result["__typename"] == "Ecg", result
+        return result
+
 
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[Api]:
-    """The app with its lifespan run, and a client speaking HTTP to it; drops the database after."""
+async def running_app(settings: Settings, *, crash_as_500: bool = False) -> AsyncIterator[Api]:
+    """The app with its lifespan run, and a client speaking HTTP to it; drops the database after.
+
+    With `crash_as_500`, a crash is answered with HTTP 500 as a real server would (instead of
+    raising into the test), so hostile requests are judged by what a client receives.
+    """
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+        transport = httpx.ASGITransport(
+            app=app, raise_app_exceptions=not crash_as_500, client=("203.0.113.7", 40000)
+        )
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield Api(http=http, settings=settings)
+            yield Api(http=http, settings=settings, app=app)
         await app.state.mongo_client.drop_database(settings.database)
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    """`extensions.code` of every top-level error (a missing code fails the test)."""
+    codes = []
+    for error in body.get("errors") or []:
+        assert isinstance(error.get("extensions"), dict), error
+        assert isinstance(error["extensions"].get("code"), str), error
+        codes.append(error["extensions"]["code"])
+    return codes
+
+
+def messages(body: dict[str, Any]) -> str:
+    """All error messages of a response, joined."""
+    return "\n".join(str(error.get("message")) for error in body.get("errors") or [])
 
 
 LOGIN = """
@@ -196,3 +242,26 @@ def load_recording(name: str) -> dict[str, Any]:
     if not data.get("date"):
         data["date"] = "2020-01-01T00:00:00Z"
     return data
+
+
+def random_signal(rng: random.Random, length: int) -> list[int]:
+    """Samples with runs of zeros, small swings and some values that need int32."""
+    choices = (
+        lambda: 0,
+        lambda: rng.randint(-5, 5),
+        lambda: rng.randint(-2000, 2000),
+        lambda: rng.randint(-100_000, 100_000),
+    )
+    weights = (3, 4, 4, 1)
+    return [rng.choices(choices, weights)[0]() for _ in range(length)]
+
+
+def random_ecg(rng: random.Random, ecg_id: str, *, leads: int, length: int) -> dict[str, Any]:
+    """An upload with `leads` leads of `length` samples each."""
+    names = STANDARD_LEADS if leads <= len(STANDARD_LEADS) else tuple(f"L{i}" for i in range(leads))
+    return {
+        "id": ecg_id,
+        "date": f"2024-03-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00Z",
+        "samplingRate": 500.0,
+        "leads": [{"name": names[i], "signal": random_signal(rng, length)} for i in range(leads)],
+    }

@@ -7,9 +7,8 @@ import random
 from typing import Any
 
 from ecg_graphql.db.documents import EcgDocument, SignalChunkDocument
-from tests.harness import ADMIN_PASSWORD, ADMIN_USERNAME, CREATE_USER, Api
+from tests.harness import ADMIN_PASSWORD, ADMIN_USERNAME, CREATE_USER, PASSWORD, Api, random_ecg
 from tests.reference import reference_zero_crossings
-from tests.test_faults import PASSWORD, random_ecg, sign_in
 
 REFRESH = """
 mutation Refresh($t: String!) {
@@ -84,7 +83,7 @@ async def stored_signal_ids() -> tuple[list[Any], set[Any]]:
 
 async def test_200_uploads_from_20_clients_are_each_stored_once(api: Api) -> None:
     users = [f"client-user-{n}" for n in range(4)]
-    tokens = {user: (await sign_in(api, user))["accessToken"] for user in users}
+    tokens = {user: (await api.sign_in(user))["accessToken"] for user in users}
     sent: dict[str, list[dict[str, Any]]] = {user: [] for user in users}
 
     async def client(number: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -145,7 +144,7 @@ async def test_same_username_created_twice_at_once_gives_one_user(api: Api) -> N
 
 
 async def test_refresh_token_presented_twice_at_once_issues_at_most_one_pair(api: Api) -> None:
-    await sign_in(api, "refresher")
+    await api.sign_in("refresher")
 
     async def refresh(token: str) -> dict[str, Any]:
         body = await api.gql(REFRESH, {"t": token})
@@ -164,8 +163,8 @@ async def test_refresh_token_presented_twice_at_once_issues_at_most_one_pair(api
 
 
 async def test_same_client_id_uploaded_at_once_is_stored_once(api: Api) -> None:
-    alice = (await sign_in(api, "dup-alice"))["accessToken"]
-    bob = (await sign_in(api, "dup-bob"))["accessToken"]
+    alice = (await api.sign_in("dup-alice"))["accessToken"]
+    bob = (await api.sign_in("dup-bob"))["accessToken"]
     rng = random.Random(77)  # noqa: S311  (seeded test data, not a secret)
     for round_number in range(3):
         ecg_id = f"same-{round_number}"

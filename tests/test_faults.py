@@ -22,11 +22,12 @@ from tests import harness
 from tests.harness import (
     ADMIN_PASSWORD,
     ADMIN_USERNAME,
-    CREATE_USER,
     LOGIN,
+    PASSWORD,
     UPLOAD,
     Api,
     load_recording,
+    random_ecg,
     running_app,
 )
 from tests.reference import reference_zero_crossings
@@ -39,8 +40,6 @@ RECOVERY_SECONDS = 20.0
 # write, then the clean-up of its chunks): bounded well above 2 x database_timeout_seconds.
 IN_FLIGHT_SECONDS = 15.0
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-PASSWORD = "password-123"
-STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 READ_ECG = """
 query Read($id: ID!) {
@@ -61,29 +60,6 @@ query List($after: String) {
   }
 }
 """
-
-
-def random_signal(rng: random.Random, length: int) -> list[int]:
-    """Samples with runs of zeros, small swings and some values that need int32."""
-    choices = (
-        lambda: 0,
-        lambda: rng.randint(-5, 5),
-        lambda: rng.randint(-2000, 2000),
-        lambda: rng.randint(-100_000, 100_000),
-    )
-    weights = (3, 4, 4, 1)
-    return [rng.choices(choices, weights)[0]() for _ in range(length)]
-
-
-def random_ecg(rng: random.Random, ecg_id: str, *, leads: int, length: int) -> dict[str, Any]:
-    """An upload with `leads` leads of `length` samples each."""
-    names = STANDARD_LEADS if leads <= len(STANDARD_LEADS) else tuple(f"L{i}" for i in range(leads))
-    return {
-        "id": ecg_id,
-        "date": f"2024-03-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00Z",
-        "samplingRate": 500.0,
-        "leads": [{"name": names[i], "signal": random_signal(rng, length)} for i in range(leads)],
-    }
 
 
 class RestartableDatabase:
@@ -151,31 +127,6 @@ def assert_service_unavailable(response: httpx.Response) -> None:
         assert leak not in text, text
 
 
-async def sign_in(api: Api, username: str) -> dict[str, Any]:
-    """Register a USER and log in; the AuthPayload (fails loudly with the server's answer)."""
-    admin = await api.gql(LOGIN, {"u": ADMIN_USERNAME, "p": ADMIN_PASSWORD})
-    assert "errors" not in admin, admin
-    created = await api.gql(
-        CREATE_USER,
-        {"input": {"username": username, "password": PASSWORD, "role": "USER"}},
-        token=admin["data"]["login"]["accessToken"],
-    )
-    assert "errors" not in created, created
-    assert created["data"]["createUser"]["__typename"] == "User", created
-    body = await api.gql(LOGIN, {"u": username, "p": PASSWORD})
-    assert "errors" not in body, body
-    payload: dict[str, Any] = body["data"]["login"]
-    assert payload["__typename"] == "AuthPayload", body
-    return payload
-
-
-async def upload_acknowledged(api: Api, ecg: dict[str, Any], token: str) -> None:
-    """Upload and insist on success."""
-    result = await api.upload(ecg, token)
-    assert result["__typename"] == "Ecg", result
-    assert result["id"] == ecg["id"]
-
-
 async def listed_ids(api: Api, token: str) -> list[str]:
     """Every ECG id the user can list, across pages."""
     return [node["id"] for node in await api.all_nodes(LIST_IDS, "ecgs", token)]
@@ -213,7 +164,7 @@ async def test_outage_fails_fast_then_recovers_with_acknowledged_uploads_intact(
     own_db: RestartableDatabase, fault_api: Api
 ) -> None:
     api = fault_api
-    login = await sign_in(api, "alice")
+    login = await api.sign_in("alice")
     token = login["accessToken"]
     admin_token = (await api.login(ADMIN_USERNAME, ADMIN_PASSWORD))["accessToken"]
     rng = random.Random(20240301)  # noqa: S311  (seeded test data, not a secret)
@@ -224,7 +175,7 @@ async def test_outage_fails_fast_then_recovers_with_acknowledged_uploads_intact(
         for i in range(5)
     )
     for ecg in sent:
-        await upload_acknowledged(api, ecg, token)
+        await api.uploaded(ecg, token)
 
     own_db.kill()
 
@@ -270,7 +221,7 @@ async def test_outage_fails_fast_then_recovers_with_acknowledged_uploads_intact(
     for ecg in sent:
         await assert_complete(api, token, ecg)
     # Writes work again too, and the upload refused while down left nothing behind.
-    await upload_acknowledged(api, new_ecg, token)
+    await api.uploaded(new_ecg, token)
     await assert_complete(api, token, new_ecg)
     relogin = await api.gql(LOGIN, {"u": "alice", "p": PASSWORD})
     assert relogin["data"]["login"]["__typename"] == "AuthPayload", relogin
@@ -281,7 +232,7 @@ async def test_kill_during_concurrent_uploads_leaves_no_half_visible_ecg(
 ) -> None:
     api = fault_api
     users = ("carol", "dave")
-    tokens = {user: (await sign_in(api, user))["accessToken"] for user in users}
+    tokens = {user: (await api.sign_in(user))["accessToken"] for user in users}
     workers = 4
     # Several writes per upload (samples first, the ECG document last) and four writers always
     # in flight, so the kill catches uploads part-way, possibly between their writes.

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ecg_graphql.db.documents import EcgDocument, SignalChunkDocument
-from tests.harness import Api
+from tests.harness import Api, error_codes
 from tests.reference import reference_zero_crossings
 
 UPLOAD = """
@@ -60,18 +60,6 @@ def small_ecg(
     return ecg
 
 
-def error_codes(body: dict[str, Any]) -> list[str]:
-    return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
-
-
-async def uploaded(api: Api, ecg: dict[str, Any], token: str) -> dict[str, Any]:
-    body = await api.gql(UPLOAD, {"input": ecg}, token=token)
-    assert "errors" not in body, body
-    result: dict[str, Any] = body["data"]["uploadEcg"]
-    assert result["__typename"] == "Ecg", result
-    return result
-
-
 async def read(api: Api, ecg_id: str, token: str) -> dict[str, Any] | None:
     body = await api.gql(READ, {"id": ecg_id}, token=token)
     assert "errors" not in body, body
@@ -102,7 +90,7 @@ async def test_admin_is_forbidden_every_ecg_operation(
     api: Api, field: str, query: str, variables: dict[str, Any]
 ) -> None:
     user = await api.user_token()
-    original = await uploaded(api, small_ecg("rec-1"), user)
+    original = await api.uploaded(small_ecg("rec-1"), user, query=UPLOAD)
     admin = await api.admin_token()
 
     body = await api.gql(query, variables, token=admin)
@@ -129,7 +117,7 @@ async def test_unauthenticated_gets_unauthenticated(
     api: Api, field: str, query: str, variables: dict[str, Any], headers: dict[str, str]
 ) -> None:
     user = await api.user_token()
-    await uploaded(api, small_ecg("rec-1"), user)
+    await api.uploaded(small_ecg("rec-1"), user, query=UPLOAD)
 
     body = await api.gql(query, variables, headers=headers)
     assert error_codes(body) == ["UNAUTHENTICATED"], body
@@ -141,8 +129,8 @@ async def test_unauthenticated_gets_unauthenticated(
 async def test_another_users_ecg_is_invisible(api: Api) -> None:
     alice = await api.user_token("alice")
     bob = await api.user_token("bob")
-    mine = await uploaded(api, small_ecg("rec-1"), alice)
-    generated = await uploaded(api, small_ecg(), alice)
+    mine = await api.uploaded(small_ecg("rec-1"), alice, query=UPLOAD)
+    generated = await api.uploaded(small_ecg(), alice, query=UPLOAD)
 
     for ecg_id in ("rec-1", generated["id"]):
         # Exactly as for an id that does not exist: null, no error.
@@ -165,8 +153,8 @@ async def test_ids_are_unique_per_owner(api: Api) -> None:
     alice = await api.user_token("alice")
     bob = await api.user_token("bob")
     a_signal, b_signal = [1, -1, 1, -1], [5, 5, 0, 5]
-    a = await uploaded(api, small_ecg("rec-1", signal=a_signal), alice)
-    b = await uploaded(api, small_ecg("rec-1", "2023-05-06", signal=b_signal), bob)
+    a = await api.uploaded(small_ecg("rec-1", signal=a_signal), alice, query=UPLOAD)
+    b = await api.uploaded(small_ecg("rec-1", "2023-05-06", signal=b_signal), bob, query=UPLOAD)
     assert a["id"] == b["id"] == "rec-1"
     assert a["insights"] == [{"lead": "II", "zeroCrossings": reference_zero_crossings(a_signal)}]
     assert b["insights"] == [{"lead": "II", "zeroCrossings": reference_zero_crossings(b_signal)}]
@@ -190,7 +178,7 @@ async def test_ids_are_unique_per_owner(api: Api) -> None:
 
 async def test_repeated_id_is_refused_without_overwriting(api: Api) -> None:
     alice = await api.user_token("alice")
-    original = await uploaded(api, small_ecg("rec-1", signal=[1, -1, 1]), alice)
+    original = await api.uploaded(small_ecg("rec-1", signal=[1, -1, 1]), alice, query=UPLOAD)
 
     again = small_ecg("rec-1", "2030-01-01", signal=[7, 7, 7, 7, 7, 7])
     again["samplingRate"] = 1000
@@ -221,7 +209,7 @@ async def test_repeated_id_of_a_large_ecg_is_refused_without_overwriting(api: Ap
             {"name": "II", "signal": [1] * length},
         ],
     }
-    await uploaded(api, first, alice)
+    await api.uploaded(first, alice, query=UPLOAD)
     again = dict(first)
     again["leads"] = [
         {"name": "I", "signal": [-1] * length},
@@ -272,7 +260,7 @@ def newest_first() -> list[str]:
 async def test_listing_is_newest_date_first_then_newest_upload(api: Api) -> None:
     alice = await api.user_token("alice")
     for ecg_id, date in LISTED:
-        await uploaded(api, small_ecg(ecg_id, date), alice)
+        await api.uploaded(small_ecg(ecg_id, date), alice, query=UPLOAD)
     page = await listing(api, alice)
     assert [e["node"]["id"] for e in page["edges"]] == newest_first()
     assert page["totalCount"] == len(LISTED)
@@ -309,8 +297,8 @@ async def test_pages_cover_every_ecg_once_in_order(api: Api) -> None:
     alice = await api.user_token("alice")
     bob = await api.user_token("bob")
     for ecg_id, date in LISTED:
-        await uploaded(api, small_ecg(ecg_id, date), alice)
-    await uploaded(api, small_ecg("bobs"), bob)  # never in Alice's pages
+        await api.uploaded(small_ecg(ecg_id, date), alice, query=UPLOAD)
+    await api.uploaded(small_ecg("bobs"), bob, query=UPLOAD)  # never in Alice's pages
 
     for first in (1, 2, 3, 4, len(LISTED) - 1, len(LISTED), 100):
         assert await walk_pages(api, alice, first) == newest_first(), first
@@ -320,9 +308,9 @@ async def test_cursor_survives_new_uploads(api: Api) -> None:
     # A page boundary is a position, not an index: a newer upload does not shift later pages.
     alice = await api.user_token("alice")
     for ecg_id, date in LISTED:
-        await uploaded(api, small_ecg(ecg_id, date), alice)
+        await api.uploaded(small_ecg(ecg_id, date), alice, query=UPLOAD)
     first_page = await listing(api, alice, 3)
-    await uploaded(api, small_ecg("newest", "2099-01-01"), alice)
+    await api.uploaded(small_ecg("newest", "2099-01-01"), alice, query=UPLOAD)
     rest = await listing(api, alice, 100, first_page["pageInfo"]["endCursor"])
     assert [e["node"]["id"] for e in first_page["edges"] + rest["edges"]] == newest_first()
     assert rest["totalCount"] == len(LISTED) + 1
@@ -342,7 +330,7 @@ async def test_empty_listing(api: Api) -> None:
 async def test_default_page_size_is_20(api: Api) -> None:
     alice = await api.user_token("alice")
     for i in range(21):
-        await uploaded(api, small_ecg(f"d{i}", f"2024-01-{i + 1:02d}"), alice)
+        await api.uploaded(small_ecg(f"d{i}", f"2024-01-{i + 1:02d}"), alice, query=UPLOAD)
     body = await api.gql(
         "{ ecgs { totalCount pageInfo { hasNextPage } edges { node { id } } } }", token=alice
     )
@@ -372,7 +360,7 @@ async def test_bad_page_arguments_are_bad_user_input(
     api: Api, first: int, after: str | None
 ) -> None:
     alice = await api.user_token("alice")
-    await uploaded(api, small_ecg("rec-1"), alice)
+    await api.uploaded(small_ecg("rec-1"), alice, query=UPLOAD)
     body = await api.gql(LIST, {"first": first, "after": after}, token=alice)
     assert error_codes(body) == ["BAD_USER_INPUT"], body
     assert body.get("data") is None, body
@@ -380,15 +368,15 @@ async def test_bad_page_arguments_are_bad_user_input(
 
 async def test_page_size_bounds_are_accepted(api: Api) -> None:
     alice = await api.user_token("alice")
-    await uploaded(api, small_ecg("rec-1"), alice)
+    await api.uploaded(small_ecg("rec-1"), alice, query=UPLOAD)
     for first in (1, 100):
         assert [e["node"]["id"] for e in (await listing(api, alice, first))["edges"]] == ["rec-1"]
 
 
 async def test_delete(api: Api) -> None:
     alice = await api.user_token("alice")
-    await uploaded(api, small_ecg("rec-1"), alice)
-    kept = await uploaded(api, small_ecg("rec-2", signal=[1, 2, -3]), alice)
+    await api.uploaded(small_ecg("rec-1"), alice, query=UPLOAD)
+    kept = await api.uploaded(small_ecg("rec-2", signal=[1, 2, -3]), alice, query=UPLOAD)
 
     assert await api.gql(DELETE, {"id": "rec-1"}, token=alice) == {"data": {"deleteEcg": True}}
     assert await read(api, "rec-1", alice) is None
@@ -404,7 +392,7 @@ async def test_delete(api: Api) -> None:
     assert {c["signal_id"] for c in chunks} == {remaining["signal_id"]}
 
     # The id is free again.
-    again = await uploaded(api, small_ecg("rec-1", signal=[9, -9]), alice)
+    again = await api.uploaded(small_ecg("rec-1", signal=[9, -9]), alice, query=UPLOAD)
     assert again["leads"][0]["signal"] == [9, -9]
 
 
@@ -423,7 +411,7 @@ async def test_delete(api: Api) -> None:
 )
 async def test_dates_are_stored_and_returned_in_utc(api: Api, sent: str, returned: str) -> None:
     alice = await api.user_token("alice")
-    result = await uploaded(api, small_ecg("rec-1", sent), alice)
+    result = await api.uploaded(small_ecg("rec-1", sent), alice, query=UPLOAD)
     assert result["date"] == returned
     stored = await read(api, "rec-1", alice)
     assert stored is not None
@@ -472,7 +460,7 @@ async def test_bad_datetime_literal_is_rejected(api: Api, literal: str) -> None:
 async def test_created_at_is_the_upload_time_with_offset(api: Api) -> None:
     alice = await api.user_token("alice")
     before = datetime.now(UTC)
-    result = await uploaded(api, small_ecg("rec-1", "1999-01-01"), alice)
+    result = await api.uploaded(small_ecg("rec-1", "1999-01-01"), alice, query=UPLOAD)
     after = datetime.now(UTC)
     created = datetime.fromisoformat(result["createdAt"])
     assert created.utcoffset() == timedelta(0)
@@ -494,7 +482,7 @@ async def test_upload_returns_what_was_sent(api: Api) -> None:
             {"name": "v2", "signal": [-5, 0, 0, -5, 5]},
         ],
     }
-    result = await uploaded(api, ecg, alice)
+    result = await api.uploaded(ecg, alice, query=UPLOAD)
     assert result["id"] == "full"
     assert result["samplingRate"] == 360.5
     assert result["leads"] == [

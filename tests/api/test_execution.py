@@ -8,6 +8,7 @@ import pytest
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from ecg_graphql.api.context import AppServices, Context
+from ecg_graphql.api.execution import PlainLeafExecutionContext
 from ecg_graphql.api.schema import build_schema
 from ecg_graphql.main import build_services
 from tests.harness import Api
@@ -63,3 +64,29 @@ async def test_fast_path_matches_standard_execution(api: Api, query: str) -> Non
         (e.message, e.path) for e in standard_result.errors or []
     ]
     assert fast_result.data is not None or fast_result.errors
+
+
+async def test_fast_path_actually_serves_plain_leaf_selections(api: Api) -> None:
+    token = await api.user_token()
+    leads = [{"name": name, "signal": [1, -1, 2]} for name in ("I", "II", "III")]
+    for i in range(4):
+        ecg = {"id": f"e{i}", "date": "2024-02-01", "leads": leads}
+        assert (await api.upload(ecg, token))["__typename"] == "Ecg"
+    served: list[str] = []
+
+    class Recording(PlainLeafExecutionContext):
+        def _read_plain(self, parent_type: Any, source: Any, plan: Any) -> Any:
+            row = super()._read_plain(parent_type, source, plan)
+            if row is not None:
+                served.append(parent_type.name)
+            return row
+
+    schema = build_schema(execution_context_class=Recording)
+    context = Context(services=build_services(api.settings), token=token, client_address="x")
+    result = await schema.execute(
+        "{ ecgs(first: 10) { edges { node { id insights { lead zeroCrossings } } } } }",
+        context_value=context,
+    )
+    assert result.errors is None
+    # Every insight row (4 ECGs x 3 leads) was read by the fast path, none by resolvers.
+    assert served.count("LeadInsight") == 12

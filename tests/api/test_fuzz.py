@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis_graphql import Mode, mutations, nodes, queries
 
 from tests import harness
-from tests.api.test_protocol import Served, serving
+from tests.harness import Api
 
 SCHEMA = graphql.build_schema(
     (Path(__file__).resolve().parents[2] / "schema.graphql").read_text(encoding="utf-8")
@@ -84,7 +84,7 @@ FAILED: collections.Counter[str] = collections.Counter()
 class Target:
     """The app under fuzzing and a token per role."""
 
-    served: Served
+    served: Api
     tokens: dict[str, str]
 
 
@@ -92,8 +92,8 @@ class Target:
 async def target(mongodb_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Target]:
     """One app and database for all examples of a test, with a USER who has two ECGs (so
     generated reads of ECGs, leads and signals find data) and an ADMIN."""
-    async with serving(harness.test_settings(mongodb_url)) as served:
-        user = await served.api.user_token()
+    async with harness.running_app(harness.test_settings(mongodb_url), crash_as_500=True) as served:
+        user = await served.user_token()
         for number in range(2):
             ecg = {
                 "id": f"rec-{number}",
@@ -101,8 +101,8 @@ async def target(mongodb_url: str, request: pytest.FixtureRequest) -> AsyncItera
                 "samplingRate": 500.0,
                 "leads": [{"name": "I", "signal": [1, -2, 0, 3]}, {"name": "V1", "signal": [0]}],
             }
-            assert (await served.api.upload(ecg, user))["__typename"] == "Ecg"
-        yield Target(served, {"USER": user, "ADMIN": await served.api.admin_token()})
+            assert (await served.upload(ecg, user))["__typename"] == "Ecg"
+        yield Target(served, {"USER": user, "ADMIN": await served.admin_token()})
     role = request.node.callspec.params["role"]
     print(f"\nfuzz {role}: {TRIED[role]} requests, {FAILED[role]} failures")
 
@@ -143,7 +143,7 @@ async def test_fuzzed_operations_never_crash(
     target: Target, role: str, data: st.DataObject
 ) -> None:
     operation = data.draw(OPERATIONS[role], label="operation")
-    response = await target.served.api.post(operation, token=target.tokens[role])
+    response = await target.served.post(operation, token=target.tokens[role])
     try:
         body = response.json()
     except ValueError:

@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from tests import harness
-from tests.api.test_protocol import error_codes, serving
-from tests.harness import CREATE_USER, LOGIN, UPLOAD
+from tests.harness import CREATE_USER, LOGIN, UPLOAD, error_codes
 
 Expectation = Callable[[httpx.Response], None]
 
@@ -450,7 +449,7 @@ def _cases() -> list[Any]:
         Hostile(
             body(
                 'mutation { uploadEcg(input: {leads: [{name: "I", '
-                'signal: [123456789, 987654321]}]}) { __typename } }'
+                "signal: [123456789, 987654321]}]}) { __typename } }"
             ),
             not_echoed("123456789", INVALID),
             role="USER",
@@ -488,15 +487,15 @@ def _cases() -> list[Any]:
 
 @pytest.mark.parametrize("case", _cases())
 async def test_hostile_request_refused_safely(mongodb_url: str, case: Hostile) -> None:
-    async with serving(harness.test_settings(mongodb_url)) as served:
+    async with harness.running_app(harness.test_settings(mongodb_url), crash_as_500=True) as served:
         headers = {} if case.content_type is None else {"content-type": case.content_type}
         if case.role == "USER":
-            headers["authorization"] = f"Bearer {await served.api.user_token()}"
+            headers["authorization"] = f"Bearer {await served.user_token()}"
         elif case.role == "ADMIN":
-            headers["authorization"] = f"Bearer {await served.api.admin_token()}"
+            headers["authorization"] = f"Bearer {await served.admin_token()}"
         before = await served.counts()
 
-        response = await served.api.http.post("/graphql", content=case.body, headers=headers)
+        response = await served.http.post("/graphql", content=case.body, headers=headers)
 
         assert response.status_code < 500, (response.status_code, response.text[:300])
         for marker in ("Traceback", 'File "'):

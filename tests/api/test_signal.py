@@ -27,12 +27,8 @@ FULL = "query($id: ID!) { ecg(id: $id) { leads { name numberOfSamples signal } }
 Slice = tuple[int, int | None]  # (offset, limit): limit None means the argument is left out
 
 
-async def upload(api: Api, ecg: dict[str, Any]) -> str:
-    body = await api.gql(UPLOAD, {"input": ecg}, token=await api.user_token())
-    assert "errors" not in body, body
-    result = body["data"]["uploadEcg"]
-    assert result["__typename"] == "Ecg", result
-    ecg_id: str = result["id"]
+async def uploaded_id(api: Api, ecg: dict[str, Any]) -> str:
+    ecg_id: str = (await api.uploaded(ecg))["id"]
     return ecg_id
 
 
@@ -78,7 +74,7 @@ async def test_full_signal_equals_the_upload(api: Api) -> None:
         "V1": [-1, 0, 1] * 100,
         "wide": rng.integers(INT32_MIN, INT32_MAX, size=777, endpoint=True).tolist(),
     }
-    ecg_id = await upload(
+    ecg_id = await uploaded_id(
         api,
         {"date": "2024-01-02", "leads": [{"name": n, "signal": s} for n, s in signals.items()]},
     )
@@ -98,7 +94,7 @@ async def test_random_slices_equal_python_slicing(api: Api) -> None:
     rng = np.random.default_rng(2)
     first = rng.integers(-500, 500, size=1000).tolist()
     second = rng.integers(-500, 500, size=37).tolist()
-    ecg_id = await upload(
+    ecg_id = await uploaded_id(
         api,
         {
             "date": "2024-01-02",
@@ -143,7 +139,9 @@ async def test_random_slices_equal_python_slicing(api: Api) -> None:
     ],
 )
 async def test_out_of_range_arguments_are_bad_user_input(api: Api, arguments: str) -> None:
-    ecg_id = await upload(api, {"date": "2024-01-02", "leads": [{"name": "I", "signal": [1, 2]}]})
+    ecg_id = await uploaded_id(
+        api, {"date": "2024-01-02", "leads": [{"name": "I", "signal": [1, 2]}]}
+    )
     body = await api.gql(
         f"query($id: ID!) {{ ecg(id: $id) {{ id leads {{ signal({arguments}) }} }} }}",
         {"id": ecg_id},
@@ -156,7 +154,9 @@ async def test_out_of_range_arguments_are_bad_user_input(api: Api, arguments: st
 
 
 async def test_out_of_range_arguments_as_variables(api: Api) -> None:
-    ecg_id = await upload(api, {"date": "2024-01-02", "leads": [{"name": "I", "signal": [1, 2]}]})
+    ecg_id = await uploaded_id(
+        api, {"date": "2024-01-02", "leads": [{"name": "I", "signal": [1, 2]}]}
+    )
     query = (
         "query($id: ID!, $o: Int!, $l: Int) "
         "{ ecg(id: $id) { leads { signal(offset: $o, limit: $l) } } }"
@@ -176,7 +176,7 @@ async def test_int32_lead_round_trips(api: Api) -> None:
     signal = [INT32_MAX, INT32_MIN, 32768, -32769, 0, 1, -1, 40000, -40000]
     signal += rng.integers(INT32_MIN, INT32_MAX, size=991, endpoint=True).tolist()
     small = [32767, -32768, 0, 5]
-    ecg_id = await upload(
+    ecg_id = await uploaded_id(
         api,
         {
             "date": "2024-01-02",
@@ -206,7 +206,7 @@ async def test_leads_longer_than_a_chunk(api: Api) -> None:
     wide = rng.integers(-99_999, 100_000, size=length).tolist()
     wide[:2] = [INT32_MAX, INT32_MIN]
     wide[-2:] = [INT32_MIN, INT32_MAX]
-    ecg_id = await upload(
+    ecg_id = await uploaded_id(
         api,
         {
             "date": "2024-01-02",
@@ -245,7 +245,9 @@ async def test_default_limit_is_one_million(api: Api) -> None:
     length = MAX_SLICE + 1234
     rng = np.random.default_rng(5)
     signal = rng.integers(-9, 10, size=length).tolist()
-    ecg_id = await upload(api, {"date": "2024-01-02", "leads": [{"name": "I", "signal": signal}]})
+    ecg_id = await uploaded_id(
+        api, {"date": "2024-01-02", "leads": [{"name": "I", "signal": signal}]}
+    )
     await check_slices(
         api,
         ecg_id,

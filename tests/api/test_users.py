@@ -14,6 +14,7 @@ from tests.harness import (
     CREATE_USER,
     LOGIN,
     Api,
+    error_codes,
     running_app,
 )
 from tests.harness import test_settings as make_settings  # a "test_" name would be collected
@@ -45,11 +46,6 @@ async def create_result(api: Api, username: str, password: str = "password-123")
     assert "errors" not in body, body
     result: dict[str, Any] = body["data"]["createUser"]
     return result
-
-
-def error_codes(body: dict[str, Any]) -> list[str]:
-    """The extensions.code of each top-level error."""
-    return [e["extensions"]["code"] for e in body.get("errors", [])]
 
 
 # --- createUser ------------------------------------------------------------------------------
