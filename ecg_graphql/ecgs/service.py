@@ -26,6 +26,7 @@ from ecg_graphql.db.documents import (
     SignalChunkDocument,
     utcnow,
 )
+from ecg_graphql.db.storage import ensure_room
 from ecg_graphql.ecgs.errors import EcgAlreadyExists
 from ecg_graphql.ecgs.packing import (
     narrowest_dtype,
@@ -138,6 +139,8 @@ async def upload_ecg(*, owner_id: ObjectId, upload: EcgUpload) -> StoredEcg:
     ):
         raise EcgAlreadyExists(prepared.ecg_id)
 
+    # Before any write: on a nearly full disk nothing is stored (StorageFull).
+    ensure_room(sum(len(data) for _, window in prepared.windows for data in window.values()))
     signal_id = ObjectId()
     document = EcgDocument(
         owner_id=owner_id,
