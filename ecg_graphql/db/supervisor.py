@@ -107,8 +107,11 @@ class EmbeddedSupervisor:
                 await reconnect(url)
             except Exception as error:  # EmbeddedDatabaseError, or the new server not answering
                 # Counted by the next turn of the loop: the database is not serving.
+                lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [""]
+                # Its first line, and the server's last words (e.g. "No space left on device").
                 logger.warning(
-                    "embedded database restart failed: %s", str(error).splitlines()[0]
+                    "embedded database restart failed: %s",
+                    " ... ".join(dict.fromkeys((lines[0].rstrip(":"), lines[-1]))),
                 )
                 await asyncio.to_thread(database.stop, 2.0)
                 continue
