@@ -22,10 +22,10 @@ PR_SET_PDEATHSIG = 1
 _PANIC = "WT_PANIC"
 # The service uses no change streams, so SecantusDB's oplog is dead weight: by default it
 # keeps an hour and up to 100,000 entries, each a full copy of the document written (it
-# held more than the documents themselves). A minute and a few hundred entries is enough
-# for what the server itself reads from it.
+# held more than the documents themselves). A minute and 100 entries is plenty for what the
+# server itself reads from it.
 OPLOG_RETENTION_SECONDS = 60
-OPLOG_MAX_ENTRIES = 500
+OPLOG_MAX_ENTRIES = 100
 
 
 class EmbeddedDatabaseError(RuntimeError):
