@@ -42,18 +42,22 @@ def _orderly_server(config: uvicorn.Config) -> uvicorn.Server:
 
 
 def serve(settings: Settings) -> int:
-    """Run the API; start the embedded database first when ECG_MONGODB_URL is unset.
+    """Run the API; start and supervise the embedded database when ECG_MONGODB_URL is unset.
 
     On Ctrl-C or SIGTERM the API stops first (graceful, at most 3 s), then the database.
+    An embedded database that dies is restarted (see db/supervisor.py); when it keeps dying
+    the API stops and the exit status is 1, so that a process manager restarts everything.
     """
     import uvicorn
 
     from ecg_graphql.db.embedded import EmbeddedDatabase
+    from ecg_graphql.db.supervisor import EmbeddedSupervisor
     from ecg_graphql.logs import configure_logging
     from ecg_graphql.main import create_app
 
     configure_logging()
     embedded: EmbeddedDatabase | None = None
+    supervisor: EmbeddedSupervisor | None = None
     url_file = _embedded_url_path(settings)
     if settings.mongodb_url is None:
         embedded = EmbeddedDatabase(settings.data_dir / "db")
@@ -61,9 +65,23 @@ def serve(settings: Settings) -> int:
         url_file.write_text(url)
         print(f"embedded database: {url} (data in {settings.data_dir / 'db'})", flush=True)
         settings = settings.model_copy(update={"mongodb_url": url})
+
+        def restarted(new_url: str) -> None:
+            # For `create-admin` and the other commands that reuse the running database.
+            url_file.write_text(new_url)
+
+        supervisor = EmbeddedSupervisor(embedded, on_started=restarted)
+    failure: list[str] = []
+    server: uvicorn.Server | None = None
+
+    def give_up(message: str) -> None:
+        failure.append(message)
+        if server is not None:
+            server.should_exit = True
+
     try:
         config = uvicorn.Config(
-            create_app(settings),
+            create_app(settings, supervisor=supervisor, on_give_up=give_up),
             host=settings.host,
             port=settings.port,
             log_config=None,
@@ -87,6 +105,9 @@ def serve(settings: Settings) -> int:
         if embedded is not None:
             embedded.stop(timeout=4)
             url_file.unlink(missing_ok=True)
+    if failure:
+        print(f"ecg-graphql stopped: {failure[0]}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

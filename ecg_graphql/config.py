@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     # Per-operation database timeout: no request waits longer on a dead database.
     database_timeout_seconds: float = Field(default=4.0, gt=0, le=600)
+    # Embedded database only: uploads are refused while less than this would stay free on
+    # its disk (a full disk is fatal to its storage engine, see db/storage.py).
+    disk_reserve_mb: int = Field(default=256, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

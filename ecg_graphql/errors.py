@@ -35,3 +35,10 @@ class RateLimited(DomainError):
     def __init__(self, retry_after: int) -> None:
         super().__init__("Too many failed login attempts; try again later.")
         self.retry_after = retry_after
+
+
+class StorageFull(DomainError):
+    """The database's disk is (nearly) full: the write was refused before anything was stored."""
+
+    def __init__(self) -> None:
+        super().__init__("The database's disk is full; nothing was stored. Try again later.")

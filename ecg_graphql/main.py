@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from pymongo import AsyncMongoClient
 from starlette.requests import HTTPConnection
 
 from ecg_graphql.api.context import AppServices, Context, bearer_token, client_address
@@ -20,7 +21,9 @@ from ecg_graphql.auth import passwords
 from ecg_graphql.auth.ratelimit import LoginLimits
 from ecg_graphql.auth.service import AuthConfig, ensure_first_admin
 from ecg_graphql.config import Settings
-from ecg_graphql.db.client import init_database, make_client, ping
+from ecg_graphql.db.client import Connection, ping
+from ecg_graphql.db.storage import MEBIBYTE, DiskGuard, guard_disk
+from ecg_graphql.db.supervisor import EmbeddedSupervisor
 from ecg_graphql.limits import MaxBodySizeMiddleware, RejectWebSocketsMiddleware
 
 logger = logging.getLogger(__name__)
@@ -45,15 +48,40 @@ def build_services(settings: Settings) -> AppServices:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The ASGI app; the database connection is made in the lifespan, never at import."""
+def _stop_nothing(message: str) -> None:
+    """Without a server to stop, giving up leaves /health answering 503."""
+
+
+def _unsupervised(on_give_up: Callable[[str], None]) -> Callable[[asyncio.Task[None]], None]:
+    # A supervisor that died of a bug would leave the database unwatched: stop instead.
+    def done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            logger.error("database supervision failed: %s", type(error).__name__)
+            on_give_up("database supervision failed; stopping the service")
+
+    return done
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    supervisor: EmbeddedSupervisor | None = None,
+    on_give_up: Callable[[str], None] = _stop_nothing,
+) -> FastAPI:
+    """The ASGI app; the database connection is made in the lifespan, never at import.
+
+    With `supervisor` (the embedded database `serve` started), the lifespan keeps that
+    database running and reconnects after each restart; when the supervisor gives up,
+    `on_give_up(message)` is called to stop the server.
+    """
     settings = settings or Settings()
     services = build_services(settings)
-    client: AsyncMongoClient[dict[str, object]] = make_client(settings)
+    connection = Connection(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await init_database(client, settings.database)
+        await connection.open()
         outcome = await ensure_first_admin(
             username=settings.admin_username,
             password=(
@@ -69,10 +97,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "  Store it now; it is not shown again.\n",
                 flush=True,
             )
+        watch: asyncio.Task[None] | None = None
+        if supervisor is not None:
+
+            async def reconnect(url: str) -> None:
+                await connection.reconnect(url)
+                app.state.mongo_client = connection.client
+
+            guard_disk(
+                DiskGuard(supervisor.database.storage_path, settings.disk_reserve_mb * MEBIBYTE)
+            )
+            watch = asyncio.create_task(supervisor.run(reconnect, on_give_up))
+            watch.add_done_callback(_unsupervised(on_give_up))
         try:
             yield
         finally:
-            await client.close()
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch
+                guard_disk(None)
+            await connection.close()
 
     # HTTPConnection, not Request: the router also mounts a WebSocket route (never reached:
     # RejectWebSocketsMiddleware closes handshakes first), and must not crash if it were.
@@ -99,17 +144,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ecg-graphql", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.include_router(router, prefix="/graphql")
-    app.state.mongo_client = client
+    app.state.mongo_client = connection.client
 
     @app.get("/health")
-    async def health() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
+    async def health() -> JSONResponse:
+        """Liveness: the process is up, and its embedded database is not stuck restarting."""
+        if supervisor is not None:
+            if supervisor.gave_up is not None:
+                return JSONResponse({"status": "embedded database failed"}, status_code=503)
+            down = supervisor.down_seconds()
+            if down > settings.database_timeout_seconds:
+                return JSONResponse(
+                    {"status": "embedded database restarting", "downSeconds": round(down, 1)},
+                    status_code=503,
+                )
+        return JSONResponse({"status": "ok"})
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
-        """The database answers."""
-        if await ping(client):
+        """Readiness: the database answers."""
+        if await ping(connection.client):
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "database unavailable"}, status_code=503)
 

@@ -13,6 +13,7 @@ from ecg_graphql.errors import (
     FieldIssue,
     InvalidArgument,
     RateLimited,
+    StorageFull,
     ValidationFailed,
 )
 
@@ -22,12 +23,14 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 RATE_LIMITED = "RATE_LIMITED"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+INSUFFICIENT_STORAGE = "INSUFFICIENT_STORAGE"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 # Domain exceptions that are not a result of the operation: top-level errors with a code.
 TOP_LEVEL_CODES: dict[type[DomainError], str] = {
     InvalidArgument: BAD_USER_INPUT,
     RateLimited: RATE_LIMITED,
+    StorageFull: INSUFFICIENT_STORAGE,
 }
 
 

@@ -20,6 +20,7 @@ from pymongo.errors import (
     ConnectionFailure,
     ExecutionTimeout,
     NetworkTimeout,
+    OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
     WaitQueueTimeoutError,
@@ -29,11 +30,12 @@ from strawberry.extensions import SchemaExtension
 from ecg_graphql.api.errors import (
     BAD_USER_INPUT,
     GRAPHQL_VALIDATION_FAILED,
+    INSUFFICIENT_STORAGE,
     INTERNAL_SERVER_ERROR,
     SERVICE_UNAVAILABLE,
     top_level_code,
 )
-from ecg_graphql.errors import RateLimited
+from ecg_graphql.errors import RateLimited, StorageFull
 
 logger = logging.getLogger("ecg_graphql.errors")
 
@@ -45,6 +47,8 @@ UNAVAILABLE_ERRORS: tuple[type[PyMongoError], ...] = (
     ExecutionTimeout,
     WaitQueueTimeoutError,
 )
+# MongoDB's OutOfDiskSpace: a server elsewhere refusing a write for want of disk.
+OUT_OF_DISK_SPACE = 14031
 MAX_MESSAGE = 300
 # graphql-core quotes the offending input in several ways; none of it may be echoed
 # (it may be samples or a password): "...; found: <value>", "..., found <value>",
@@ -120,6 +124,15 @@ def shape_error(
             nodes=error.nodes,
             path=error.path,
             extensions={"code": SERVICE_UNAVAILABLE},
+        )
+    if isinstance(original, OperationFailure) and original.code == OUT_OF_DISK_SPACE:
+        # The database itself ran out of space (past our reserve check): same answer.
+        logger.warning("storage full op=%s", operation)
+        return GraphQLError(
+            str(StorageFull()),
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": INSUFFICIENT_STORAGE},
         )
     error_id = uuid.uuid4().hex
     assert original is not None  # noqa: S101  (_is_unexpected is false for None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from beanie import init_beanie
 from pymongo import AsyncMongoClient, WriteConcern, timeout
 
@@ -9,6 +11,7 @@ from ecg_graphql.config import Settings
 from ecg_graphql.db.documents import DOCUMENT_MODELS
 
 DEFAULT_URL = "mongodb://127.0.0.1:27017"
+CLOSE_SECONDS = 0.5
 
 
 def make_client(settings: Settings, url: str | None = None) -> AsyncMongoClient[dict[str, object]]:
@@ -46,3 +49,55 @@ async def ping(client: AsyncMongoClient[dict[str, object]], timeout_seconds: flo
     except Exception:  # any failure means "not ready"; the cause is not the caller's concern
         return False
     return True
+
+
+class Connection:
+    """The client the service uses now; replaced whole when the embedded database moves.
+
+    A restarted embedded database listens on a new port, and a PyMongo client is bound to
+    the addresses it was given: rather than proxy a stable port, a new client is made and
+    Beanie is bound to it. The old client is closed only after the database timeout, so
+    requests still waiting on it end with their usual "unavailable" error.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client: AsyncMongoClient[dict[str, object]] = make_client(settings)
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    async def open(self) -> None:
+        """Bind the documents to the database and create the indexes."""
+        await init_database(self.client, self.settings.database)
+
+    async def reconnect(self, url: str) -> None:
+        """Use the database at `url` from now on (raises if it does not answer)."""
+        fresh = make_client(self.settings, url)
+        try:
+            await init_database(fresh, self.settings.database)
+        except BaseException:
+            await fresh.close()
+            raise
+        old, self.client = self.client, fresh
+        task = asyncio.create_task(self._close_later(old))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _close_later(self, client: AsyncMongoClient[dict[str, object]]) -> None:
+        try:
+            await asyncio.sleep(self.settings.database_timeout_seconds + 1)
+        finally:
+            await _close(client)
+
+    async def close(self) -> None:
+        """Close the client and any it replaced."""
+        for task in list(self._retiring):
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
+        await _close(self.client)
+
+
+async def _close(client: AsyncMongoClient[dict[str, object]]) -> None:
+    # Closing ends the client's server sessions, which waits for server selection: with the
+    # server gone that is the whole timeout, for nothing. Bounded (the ending is best effort).
+    with timeout(CLOSE_SECONDS):
+        await client.close()

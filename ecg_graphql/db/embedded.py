@@ -16,6 +16,16 @@ from types import TracebackType
 
 _LISTENING = re.compile(r"secantus listening on ([0-9.]+):(\d+)")
 PR_SET_PDEATHSIG = 1
+# WiredTiger's fatal state: the process stays up but answers every command with an internal
+# error until it is restarted (measured: a checkpoint on a full disk). Its journal recovers
+# everything acknowledged, so the supervisor restarts it.
+_PANIC = "WT_PANIC"
+# The service uses no change streams, so SecantusDB's oplog is dead weight: by default it
+# keeps an hour and up to 100,000 entries, each a full copy of the document written (it
+# held more than the documents themselves). A minute and 100 entries is plenty for what the
+# server itself reads from it.
+OPLOG_RETENTION_SECONDS = 60
+OPLOG_MAX_ENTRIES = 100
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -47,6 +57,8 @@ class EmbeddedDatabase:
         self.port: int | None = None
         self._log_tail: list[str] = []
         self._drainer: threading.Thread | None = None
+        self.panicked = False
+        self.returncode: int | None = None
 
     @property
     def url(self) -> str:
@@ -75,8 +87,14 @@ class EmbeddedDatabase:
             str(self.storage_path),
             "--log-level",
             "INFO",  # the "listening on" line is INFO; later lines are drained
+            "--oplog-retention-seconds",
+            str(OPLOG_RETENTION_SECONDS),
+            "--oplog-max-entries",
+            str(OPLOG_MAX_ENTRIES),
             *self.extra_args,
         ]
+        self.panicked = False
+        self.returncode = None
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(  # noqa: S603  (fixed argv, no shell)
             cmd,
@@ -112,12 +130,18 @@ class EmbeddedDatabase:
             return
         for line in process.stdout:
             self._log_tail = [*self._log_tail[-20:], line.rstrip()]
+            if _PANIC in line:
+                self.panicked = True
             if " ERROR " in line or "CRITICAL" in line:
                 sys.stderr.write(f"[secantus] {line}")
 
     def is_running(self) -> bool:
         """True while the child process lives."""
         return self.process is not None and self.process.poll() is None
+
+    def is_serving(self) -> bool:
+        """True while the child lives and its storage engine has not panicked."""
+        return self.is_running() and not self.panicked
 
     def kill(self) -> None:
         """SIGKILL the server (fault tests): no clean shutdown."""
@@ -129,7 +153,7 @@ class EmbeddedDatabase:
         process = self.process
         if process is None:
             return
-        process.wait(timeout=10)
+        self.returncode = process.wait(timeout=10)
         if self._drainer is not None:
             self._drainer.join(timeout=2)
             self._drainer = None

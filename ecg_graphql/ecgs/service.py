@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ecg_graphql.db import ecg_store
 from ecg_graphql.db.documents import EcgDocument, LeadMeta
+from ecg_graphql.db.storage import ensure_room
 from ecg_graphql.ecgs.errors import EcgAlreadyExists
 from ecg_graphql.ecgs.packing import (
     narrowest_dtype,
@@ -110,6 +111,8 @@ async def upload_ecg(*, owner_id: ObjectId, upload: EcgUpload) -> StoredEcg:
         and await ecg_store.ecg_exists(owner_id, document.ecg_id)
     ):
         raise EcgAlreadyExists(document.ecg_id)
+    # Before any write: on a nearly full disk nothing is stored (StorageFull).
+    ensure_room(sum(len(data) for _, window in windows for data in window.values()))
     try:
         await ecg_store.insert_windows(document.signal_id, windows)
     except BaseException:
