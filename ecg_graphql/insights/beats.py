@@ -2,11 +2,12 @@
 
 Each lead goes through sleepecg's `detect_heartbeats` (Pan-Tompkins with adaptive
 thresholds, BSD-3-Clause, validated by its authors on the MIT-BIH, GUDB and LTDB
-databases). The detections of all leads are then fused: detections less than 100 ms apart
-are one QRS seen by several leads; a QRS is kept when at least half of the leads that
-produced detections saw it (any one lead when there are only one or two), at the median of
-its leads' positions. Of two kept beats closer than 200 ms (no heart beats faster than
-300 bpm) the one seen by more leads stays.
+databases). A detection counts only where the lead deflects and returns, as a QRS does
+(this drops what the detector finds after a step). The detections of all leads are then
+fused: detections less than 100 ms apart are one QRS seen by several leads; a QRS is kept
+when at least half of the leads that produced detections saw it (any one lead when there
+are only one or two), at the median of its leads' positions. Of two kept beats closer
+than 200 ms (no heart beats faster than 300 bpm) the one seen by more leads stays.
 
 Long recordings are processed in windows of five minutes overlapping by ten seconds; each
 window keeps the beats of its own stretch, which ends in the middle of the overlap, far from
@@ -82,7 +83,27 @@ def _detect(samples: npt.NDArray[np.integer], rate: float) -> npt.NDArray[np.int
     except ValueError:
         # Raised for signals it cannot filter (shorter than the filter's padding).
         return _EMPTY
-    return np.asarray(found, dtype=np.int64)
+    return _deflections(samples, np.asarray(found, dtype=np.int64), rate)
+
+
+def _deflections(
+    samples: npt.NDArray[np.integer], found: npt.NDArray[np.int64], rate: float
+) -> npt.NDArray[np.int64]:
+    """Detections where the lead deflects and comes back, as a QRS does.
+
+    The detector's adaptive thresholds fall until they find something, so after a step
+    or on a flat stretch they pick up filter ringing. A QRS returns close to where it
+    started: 100 ms either side, the levels differ by less than half the swing between.
+    """
+    if found.size == 0:
+        return found
+    reach = max(1, round(0.1 * rate))
+    index = np.clip(found[:, None] + np.arange(-reach, reach + 1)[None, :], 0, samples.size - 1)
+    around = samples[index].astype(np.float64)
+    swing = around.max(axis=1) - around.min(axis=1)
+    drift = np.abs(around[:, -1] - around[:, 0])
+    kept: npt.NDArray[np.int64] = found[(swing > 0) & (drift < 0.5 * swing)]
+    return kept
 
 
 def _fused(per_lead: list[npt.NDArray[np.int64]], rate: float) -> npt.NDArray[np.int64]:

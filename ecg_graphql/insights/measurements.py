@@ -35,7 +35,7 @@ boundaries taken over all leads together:
    III are there: angle = atan2(2 aVF / sqrt(3), I), the hexaxial (Einthoven) projection.
 
 Rhythm (5 beats or more): IRREGULAR when the median of the absolute differences between
-successive RR intervals exceeds 8 % of the median RR interval, else REGULAR. In atrial
+successive RR intervals exceeds 10 % of the median RR interval, else REGULAR. In atrial
 fibrillation nearly every interval differs from the one before by much more than that; in
 sinus rhythm at rest, respiratory variation changes successive intervals by a few percent,
 and isolated ectopic beats move only a few of the differences, not their median.
@@ -58,7 +58,7 @@ VERSION = 1
 
 REGULAR = "REGULAR"
 IRREGULAR = "IRREGULAR"
-IRREGULAR_ABOVE = 0.08  # median |successive RR difference| / median RR
+IRREGULAR_ABOVE = 0.10  # median |successive RR difference| / median RR
 
 WHOLE_UP_TO_SECONDS = 30.0
 SEGMENT_SECONDS = 20.0
