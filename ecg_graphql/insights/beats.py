@@ -2,8 +2,8 @@
 
 Each lead goes through sleepecg's `detect_heartbeats` (Pan-Tompkins with adaptive
 thresholds, BSD-3-Clause, validated by its authors on the MIT-BIH, GUDB and LTDB
-databases). A detection counts only where the lead deflects and returns, as a QRS does
-(this drops what the detector finds after a step). The detections of all leads are then
+databases). A detection counts only where the lead goes up and down, as a QRS does (this
+drops what the detector finds after a step). The detections of all leads are then
 fused: detections less than 100 ms apart are one QRS seen by several leads; a QRS is kept
 when at least half of the leads that produced detections saw it (any one lead when there
 are only one or two), at the median of its leads' positions. Of two kept beats closer
@@ -92,8 +92,9 @@ def _deflections(
     """Detections where the lead deflects and comes back, as a QRS does.
 
     The detector's adaptive thresholds fall until they find something, so after a step
-    or on a flat stretch they pick up filter ringing. A QRS returns close to where it
-    started: 100 ms either side, the levels differ by less than half the swing between.
+    or on a flat stretch they pick up filter ringing. A QRS rises and falls: within 100 ms
+    either side, the signal's path exceeds its net change by a fifth of its swing at least,
+    where a step's path is its net change.
     """
     if found.size == 0:
         return found
@@ -102,7 +103,9 @@ def _deflections(
     around = samples[index].astype(np.float64)
     swing = around.max(axis=1) - around.min(axis=1)
     drift = np.abs(around[:, -1] - around[:, 0])
-    kept: npt.NDArray[np.int64] = found[(swing > 0) & (drift < 0.5 * swing)]
+    variation = np.abs(np.diff(around, axis=1)).sum(axis=1)
+    # Going back over the same ground: a step's path is exactly its drift.
+    kept: npt.NDArray[np.int64] = found[(swing > 0) & (variation - drift > 0.2 * swing)]
     return kept
 
 

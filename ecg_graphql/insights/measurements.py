@@ -44,6 +44,7 @@ and isolated ectopic beats move only a few of the differences, not their median.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,8 +121,16 @@ class _Waves:
     t_axis: float | None = None
 
 
-def measure(ecg: EcgSignal, beats: npt.NDArray[np.int64]) -> Measurements | None:
+def measure(
+    ecg: EcgSignal,
+    beats: npt.NDArray[np.int64],
+    *,
+    qualities: Sequence[str | None] | None = None,
+) -> Measurements | None:
     """Measurements of the ECG given its beats (0-based sample indices, e.g. `detect_beats`).
+
+    `qualities`, one `quality.quality` verdict per lead in order, spares computing them
+    again when the caller has them; leads FLAT, CLIPPED or NOISY are not measured.
 
     None without a (positive, finite) sampling rate. Heart rate and RR are null with fewer
     than 2 beats, rhythm with fewer than 5; an interval or axis that cannot be measured is
@@ -136,7 +145,7 @@ def measure(ecg: EcgSignal, beats: npt.NDArray[np.int64]) -> Measurements | None
     waves = _Waves()
     if beats.size >= MIN_BEATS:
         with np.errstate(all="ignore"):
-            waves = _delineate(ecg, beats, rate)
+            waves = _delineate(ecg, beats, rate, qualities)
     qt = waves.qt_interval
     rr_s = rr.mean_ms / 1000.0 if rr is not None else None
     return Measurements(
@@ -182,14 +191,28 @@ def rhythm(rr_ms: npt.NDArray[np.float64]) -> str | None:
 # Median beat and delineation
 
 
-def _delineate(ecg: EcgSignal, beats: npt.NDArray[np.int64], rate: float) -> _Waves:
+def _delineate(
+    ecg: EcgSignal,
+    beats: npt.NDArray[np.int64],
+    rate: float,
+    qualities: Sequence[str | None] | None,
+) -> _Waves:
+    if not ecg.leads:
+        return _Waves()
     longest = max(lead.samples.size for lead in ecg.leads)
     start, stop = _representative_segment(beats, rate, longest)
+    if qualities is None or len(qualities) != len(ecg.leads):
+        qualities = [quality.quality(_with_rate(lead, rate)) for lead in ecg.leads]
     leads = [
         lead
-        for lead in ecg.leads
-        if lead.samples.size >= stop and quality.quality(_with_rate(lead, rate)) not in _UNUSABLE
+        for lead, verdict in zip(ecg.leads, qualities, strict=True)
+        if lead.samples.size >= stop and verdict not in _UNUSABLE
     ]
+    present = {lead.name for lead in leads}
+    if {"I", "II"} <= present:
+        # The derived limb leads add nothing but aVF (or III for it) for the axes.
+        frontal = "aVF" if "aVF" in present else "III"
+        leads = [x for x in leads if x.name not in _DERIVED_LIMB_LEADS or x.name == frontal]
     if not leads:
         return _Waves()
     names = [lead.name for lead in leads]
