@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import scipy.signal
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from ecg_graphql.config import Settings
+from ecg_graphql.insights.signals import EcgSignal, LeadSignal
 from ecg_graphql.main import create_app
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -265,3 +268,41 @@ def random_ecg(rng: random.Random, ecg_id: str, *, leads: int, length: int) -> d
         "samplingRate": 500.0,
         "leads": [{"name": names[i], "signal": random_signal(rng, length)} for i in range(leads)],
     }
+
+# Gains of the recordings in tests/data, from the units column of tests/data/README.md
+# (Mortara: 1.25 uV per count; the BITalino file states no gain).
+UNITS_PER_MV: dict[str, float | None] = {
+    "mortara_pydicom_12lead.json": 800.0,
+    "mitdb100_wfdb_centered.json": 200.0,
+    "ptb_s0010_wfdb.json": 2000.0,
+    "bitalino_pyhrv_centered.json": None,
+}
+
+
+def load_signal(name: str, sampling_rate: float | None = None) -> EcgSignal:
+    """A recording of tests/data as analyses see it, resampled when sampling_rate is given."""
+    data: dict[str, Any] = json.loads((TEST_DATA / name).read_text())
+    rate = float(data["samplingRate"])
+    leads = []
+    for lead in data["leads"]:
+        samples = np.asarray(lead["signal"], dtype=np.int64)
+        if sampling_rate is not None and sampling_rate != rate:
+            up, down = int(sampling_rate), int(rate)
+            resampled = scipy.signal.resample_poly(samples.astype(np.float64), up, down)
+            samples = np.round(resampled).astype(np.int64)
+        leads.append(samples)
+    rate = sampling_rate or rate
+    gain = UNITS_PER_MV[name]
+    return EcgSignal(
+        tuple(
+            LeadSignal(lead["name"], samples, rate, gain)
+            for lead, samples in zip(data["leads"], leads, strict=True)
+        ),
+        rate,
+    )
+
+
+def load_annotations(name: str) -> dict[str, Any]:
+    """The reference sidecar (`*.annotations.json`) of a recording in tests/data."""
+    data: dict[str, Any] = json.loads((TEST_DATA / name).read_text())
+    return data

@@ -1,0 +1,151 @@
+"""Beat (QRS) detection over every lead of an ECG, fused so one QRS is one beat.
+
+Each lead goes through sleepecg's `detect_heartbeats` (Pan-Tompkins with adaptive
+thresholds, BSD-3-Clause, validated by its authors on the MIT-BIH, GUDB and LTDB
+databases). A detection counts only where the lead goes up and down, as a QRS does (this
+drops what the detector finds after a step). The detections of all leads are then
+fused: detections less than 100 ms apart are one QRS seen by several leads; a QRS is kept
+when at least half of the leads that produced detections saw it (any one lead when there
+are only one or two), at the median of its leads' positions. Of two kept beats closer
+than 200 ms (no heart beats faster than 300 bpm) the one seen by more leads stays.
+
+Long recordings are processed in windows of five minutes overlapping by ten seconds; each
+window keeps the beats of its own stretch, which ends in the middle of the overlap, far from
+where either window's filters and thresholds are settling, so a beat near a window edge is
+found once. Memory is bounded by one window of one lead in float64.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import numpy.typing as npt
+from sleepecg.heartbeats import detect_heartbeats
+
+from ecg_graphql.insights.signals import EcgSignal
+
+VERSION = 1
+
+WINDOW_SECONDS = 300.0
+OVERLAP_SECONDS = 10.0
+MERGE_SECONDS = 0.1
+REFRACTORY_SECONDS = 0.2
+
+_EMPTY: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+
+
+def detect_beats(
+    ecg: EcgSignal,
+    *,
+    window_seconds: float = WINDOW_SECONDS,
+    overlap_seconds: float = OVERLAP_SECONDS,
+) -> npt.NDArray[np.int64] | None:
+    """0-based sample index of each detected QRS, ascending, one per beat over all leads.
+
+    None without a (positive, finite) sampling rate. Never raises on the signal itself: a
+    signal without detectable beats (flat, a step, one sample, noise too short to learn
+    from) gives an empty array.
+    """
+    rate = ecg.sampling_rate
+    if rate is None or not math.isfinite(rate) or rate <= 0:
+        return None
+    leads = [lead.samples for lead in ecg.leads if lead.samples.size > 1]
+    if not leads:
+        return _EMPTY.copy()
+    length = max(int(samples.size) for samples in leads)
+    window = max(2, round(window_seconds * rate))
+    overlap = min(round(overlap_seconds * rate), window // 2)
+    step = window - overlap
+    half = overlap // 2
+    kept: list[npt.NDArray[np.int64]] = []
+    for start in range(0, max(1, length - overlap), step):
+        stop = min(start + window, length)
+        beats = _fused(
+            [_detect(samples[start:stop], rate) for samples in leads],
+            rate,
+        )
+        keep_from = 0 if start == 0 else half
+        keep_to = stop - start if stop >= length else step + half
+        kept.append(beats[(beats >= keep_from) & (beats < keep_to)] + start)
+        if stop >= length:
+            break
+    return np.concatenate(kept) if kept else _EMPTY.copy()
+
+
+def _detect(samples: npt.NDArray[np.integer], rate: float) -> npt.NDArray[np.int64]:
+    """One lead's detections; empty where the detector cannot run (flat or too short)."""
+    if samples.size < 2 or samples.min() == samples.max():
+        return _EMPTY
+    try:
+        found = detect_heartbeats(samples.astype(np.float64), rate)
+    except ValueError:
+        # Raised for signals it cannot filter (shorter than the filter's padding).
+        return _EMPTY
+    return _deflections(samples, np.asarray(found, dtype=np.int64), rate)
+
+
+def _deflections(
+    samples: npt.NDArray[np.integer], found: npt.NDArray[np.int64], rate: float
+) -> npt.NDArray[np.int64]:
+    """Detections where the lead deflects and comes back, as a QRS does.
+
+    The detector's adaptive thresholds fall until they find something, so after a step
+    or on a flat stretch they pick up filter ringing. A QRS rises and falls: within 100 ms
+    either side, the signal's path exceeds its net change by a fifth of its swing at least,
+    where a step's path is its net change.
+    """
+    if found.size == 0:
+        return found
+    reach = max(1, round(0.1 * rate))
+    index = np.clip(found[:, None] + np.arange(-reach, reach + 1)[None, :], 0, samples.size - 1)
+    around = samples[index].astype(np.float64)
+    swing = around.max(axis=1) - around.min(axis=1)
+    drift = np.abs(around[:, -1] - around[:, 0])
+    variation = np.abs(np.diff(around, axis=1)).sum(axis=1)
+    # Going back over the same ground: a step's path is exactly its drift.
+    kept: npt.NDArray[np.int64] = found[(swing > 0) & (variation - drift > 0.2 * swing)]
+    return kept
+
+
+def _fused(per_lead: list[npt.NDArray[np.int64]], rate: float) -> npt.NDArray[np.int64]:
+    """One position per QRS from every lead's detections (the rule in the module docstring)."""
+    active = [found for found in per_lead if found.size]
+    if not active:
+        return _EMPTY
+    needed = 1 if len(active) <= 2 else math.ceil(len(active) / 2)
+    positions = np.concatenate(active)
+    lead_ids = np.concatenate([np.full(found.size, i) for i, found in enumerate(active)])
+    order = np.argsort(positions, kind="stable")
+    positions, lead_ids = positions[order], lead_ids[order]
+    cluster = np.concatenate(([0], np.cumsum(np.diff(positions) > MERGE_SECONDS * rate)))
+    clusters = int(cluster[-1]) + 1
+    # Leads seeing each cluster, each counted once however many detections it gave there.
+    pairs = np.unique(cluster * len(active) + lead_ids)
+    votes = np.bincount(pairs // len(active), minlength=clusters)
+    bounds = np.flatnonzero(np.diff(cluster, prepend=-1, append=clusters))
+    centres = np.array(
+        [int(np.median(positions[a:b])) for a, b in itertools.pairwise(bounds)],
+        dtype=np.int64,
+    )
+    accepted = votes >= needed
+    return _refractory(centres[accepted], votes[accepted], REFRACTORY_SECONDS * rate)
+
+
+def _refractory(
+    beats: npt.NDArray[np.int64], votes: npt.NDArray[np.int64], gap: float
+) -> npt.NDArray[np.int64]:
+    """Of beats closer than gap, keep the one with more votes (the earlier on a tie)."""
+    if beats.size < 2 or np.all(np.diff(beats) >= gap):
+        return beats
+    kept: list[int] = []
+    kept_votes: list[int] = []
+    for beat, vote in zip(beats.tolist(), votes.tolist(), strict=True):
+        if kept and beat - kept[-1] < gap:
+            if vote > kept_votes[-1]:
+                kept[-1], kept_votes[-1] = beat, vote
+            continue
+        kept.append(beat)
+        kept_votes.append(vote)
+    return np.array(kept, dtype=np.int64)

@@ -1,0 +1,113 @@
+"""Beat detection: expert MIT-BIH annotations and the Mortara device's fiducials, one beat per
+QRS over many leads, windowed equal to unwindowed, hostile signals."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from ecg_graphql.insights.beats import detect_beats
+from ecg_graphql.insights.signals import EcgSignal, LeadSignal
+from tests.harness import load_annotations, load_signal
+
+MITDB = "mitdb100_wfdb_centered.json"
+MORTARA = "mortara_pydicom_12lead.json"
+
+
+def matched(found: npt.NDArray[np.int64], reference: npt.NDArray[np.int64], tolerance: int) -> int:
+    """Pairs of (found, reference) within tolerance, each beat used at most once."""
+    pairs = 0
+    j = 0
+    for beat in reference.tolist():
+        while j < found.size and found[j] < beat - tolerance:
+            j += 1
+        if j < found.size and abs(int(found[j]) - beat) <= tolerance:
+            pairs += 1
+            j += 1
+    return pairs
+
+
+def test_mitdb_100_sensitivity_and_positive_predictivity() -> None:
+    ecg = load_signal(MITDB)
+    reference = np.asarray(
+        load_annotations("mitdb100_wfdb_centered.annotations.json")["rPeakSamples0Based"],
+        dtype=np.int64,
+    )
+    found = detect_beats(ecg)
+    assert found is not None
+    true_positives = matched(found, reference, round(0.075 * 360))
+    sensitivity = true_positives / reference.size
+    predictivity = true_positives / found.size
+    assert sensitivity >= 0.995, (sensitivity, found.size, reference.size)
+    assert predictivity >= 0.995, (predictivity, found.size, reference.size)
+
+
+@pytest.mark.parametrize("rate", [None, 500.0])
+def test_mortara_twelve_leads_give_one_beat_per_device_fiducial(rate: float | None) -> None:
+    ecg = load_signal(MORTARA, rate)
+    fiducials = np.asarray(
+        load_annotations("mortara_pydicom_12lead.annotations.json")["rPeakSamples0Based"]
+    )
+    scale = (rate or 1000.0) / 1000.0
+    reference = np.round(fiducials * scale).astype(np.int64)
+    found = detect_beats(ecg)
+    assert found is not None
+    assert found.size == reference.size
+    assert matched(found, reference, round(0.075 * (rate or 1000.0))) == reference.size
+
+
+def test_a_qrs_seen_by_every_lead_counts_once() -> None:
+    ecg = load_signal(MITDB)
+    single = detect_beats(EcgSignal(ecg.leads[:1], ecg.sampling_rate))
+    copies = EcgSignal(ecg.leads * 6, ecg.sampling_rate)
+    fused = detect_beats(copies)
+    assert single is not None
+    assert fused is not None
+    assert abs(fused.size - single.size) <= 1
+    assert np.all(np.diff(fused) > 0.2 * 360)
+
+
+@pytest.mark.parametrize(("window", "overlap"), [(60.0, 10.0), (77.7, 8.0), (31.0, 6.0)])
+def test_windowed_equals_unwindowed(window: float, overlap: float) -> None:
+    ecg = load_signal(MITDB)
+    whole = detect_beats(ecg, window_seconds=1e9)
+    windowed = detect_beats(ecg, window_seconds=window, overlap_seconds=overlap)
+    assert whole is not None
+    assert windowed is not None
+    assert whole.size > 300
+    np.testing.assert_array_equal(windowed, whole)
+
+
+def test_output_is_ascending_int64() -> None:
+    found = detect_beats(load_signal("ptb_s0010_wfdb.json"))
+    assert found is not None
+    assert found.dtype == np.int64
+    assert np.all(np.diff(found) > 0)
+
+
+def test_no_sampling_rate_gives_none() -> None:
+    ecg = load_signal(MORTARA)
+    assert detect_beats(EcgSignal(ecg.leads, None)) is None
+
+
+HOSTILE: dict[str, npt.NDArray[np.int64]] = {
+    "zeros": np.zeros(5000, dtype=np.int64),
+    "one sample": np.array([3], dtype=np.int64),
+    "empty": np.zeros(0, dtype=np.int64),
+    "step": np.r_[np.zeros(2500, dtype=np.int64), np.full(2500, 1000, dtype=np.int64)],
+    "three samples": np.array([1, 5, 2], dtype=np.int64),
+    "int32 extremes": np.array([-(2**31), 2**31 - 1] * 2500, dtype=np.int64),
+    "noise": np.round(np.random.default_rng(3).normal(0, 100, 5000)).astype(np.int64),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+@pytest.mark.parametrize("rate", [0.5, 1.0, 250.0, 500.0, 20000.0])
+def test_hostile_signals_never_raise(name: str, rate: float) -> None:
+    samples = HOSTILE[name]
+    found = detect_beats(EcgSignal((LeadSignal("I", samples, rate, None),), rate))
+    assert found is not None
+    assert found.dtype == np.int64
+    if name in ("zeros", "one sample", "empty", "step", "three samples"):
+        assert found.size == 0
