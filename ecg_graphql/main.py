@@ -22,6 +22,7 @@ from ecg_graphql.auth.service import AuthConfig, ensure_first_admin
 from ecg_graphql.config import Settings
 from ecg_graphql.db.client import init_database, make_client, ping
 from ecg_graphql.limits import MaxBodySizeMiddleware, RejectWebSocketsMiddleware
+from ecg_graphql.web import graphiql
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ecg-graphql", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.include_router(router, prefix="/graphql")
+    # GraphiQL's files, vendored in the package: the page at /graphql needs no internet.
+    app.mount(graphiql.STATIC_PATH, graphiql.static_files(), name="graphiql")
     app.state.mongo_client = client
 
     @app.get("/health")
