@@ -25,6 +25,7 @@ from ecg_graphql.db.client import Connection, ping
 from ecg_graphql.db.storage import MEBIBYTE, DiskGuard, guard_disk
 from ecg_graphql.db.supervisor import EmbeddedSupervisor
 from ecg_graphql.limits import MaxBodySizeMiddleware, RejectWebSocketsMiddleware
+from ecg_graphql.web import graphiql
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +145,8 @@ def create_app(
     app = FastAPI(title="ecg-graphql", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.include_router(router, prefix="/graphql")
+    # GraphiQL's files, vendored in the package: the page at /graphql needs no internet.
+    app.mount(graphiql.STATIC_PATH, graphiql.static_files(), name="graphiql")
     app.state.mongo_client = connection.client
 
     @app.get("/health")

@@ -9,12 +9,15 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from ecg_graphql.api.context import Context
 from ecg_graphql.api.shaping import error_code, shape_error
+from ecg_graphql.web import graphiql
 
 _OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,127}")
 
@@ -26,6 +29,10 @@ class EcgGraphQLRouter(GraphQLRouter[Context, None]):
     def __init__(self, *args: Any, hide_suggestions: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.hide_suggestions = hide_suggestions
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """GraphiQL from the service's own files, under a same-origin Content-Security-Policy."""
+        return graphiql.page_response()
 
     def decode_json(self, data: str | bytes) -> object:
         """Parse a request body; the standard library takes what orjson refuses (integers

@@ -1,0 +1,15 @@
+"""What a renderer refuses, as small typed exceptions (the HTTP layer maps them to statuses)."""
+
+from __future__ import annotations
+
+
+class FormatError(Exception):
+    """This record cannot be written in this format."""
+
+
+class SamplingRateRequired(FormatError):
+    """The format needs the sampling rate (FHIR `period`, WFDB frequency) and the ECG has none."""
+
+    def __init__(self, format_name: str) -> None:
+        super().__init__(f"{format_name} export needs the ECG's sampling rate, which is unknown.")
+        self.format_name = format_name
