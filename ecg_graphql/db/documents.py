@@ -40,6 +40,7 @@ class LeadMeta:
     number_of_samples: int
     dtype: str
     chunk_samples: int
+    units_per_mv: float | None = None  # the lead's gain, else the ECG's; None when unknown
 
 
 class EcgDocument(Document):

@@ -87,7 +87,7 @@ def prepare_ecg(upload: EcgUpload, *, owner_id: ObjectId) -> tuple[EcgDocument, 
         sampling_rate=valid.signal.sampling_rate,
         signal_id=ObjectId(),
         leads=[
-            LeadMeta(lead.name, len(lead.samples), dtype, window)
+            LeadMeta(lead.name, len(lead.samples), dtype, window, lead.units_per_mv)
             for lead, dtype in zip(valid.signal.leads, dtypes, strict=True)
         ],
         insights=results.lead,
@@ -255,7 +255,7 @@ async def read_signal(document: StoredEcg) -> EcgSignal:
     )
     return EcgSignal(
         tuple(
-            LeadSignal(meta.name, samples, document.sampling_rate, None)
+            LeadSignal(meta.name, samples, document.sampling_rate, meta.units_per_mv)
             for meta, samples in zip(document.leads, arrays, strict=True)
         ),
         document.sampling_rate,

@@ -17,6 +17,7 @@ MIN_LEADS = 1
 MAX_LEADS = 64
 MAX_ID_LENGTH = 128
 MAX_SAMPLING_RATE = 100_000.0
+MAX_UNITS_PER_MV = 1_000_000.0
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
@@ -34,6 +35,7 @@ class LeadUpload:
     name: str
     number_of_samples: int | None
     signal: object
+    units_per_mv: float | None = None  # overrides the ECG's value for this lead
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class EcgUpload:
     date: datetime
     sampling_rate: float | None
     leads: list[LeadUpload]
+    units_per_mv: float | None = None  # signal counts per mV of every lead (ADC gain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +117,19 @@ def _check_rate(rate: float | None, issues: list[FieldIssue]) -> None:
         )
 
 
+def _check_gain(gain: float | None, field: str, issues: list[FieldIssue]) -> None:
+    if gain is None:
+        return
+    if not math.isfinite(gain) or not 0 < gain <= MAX_UNITS_PER_MV:
+        issues.append(FieldIssue(field, "Units per millivolt must be > 0 and <= 1000000."))
+
+
 def validate_ecg(upload: EcgUpload) -> ValidEcg:
     """Check every rule of an upload; raise ValidationFailed listing all violations."""
     issues: list[FieldIssue] = []
     _check_id(upload.id, issues)
     _check_rate(upload.sampling_rate, issues)
+    _check_gain(upload.units_per_mv, "unitsPerMillivolt", issues)
     if not MIN_LEADS <= len(upload.leads) <= MAX_LEADS:
         issues.append(FieldIssue("leads", f"An ECG has {MIN_LEADS} to {MAX_LEADS} leads."))
 
@@ -138,6 +149,7 @@ def validate_ecg(upload: EcgUpload) -> ValidEcg:
             issues.append(FieldIssue(f"{path}.name", "Lead names must be unique in an ECG."))
         seen.add(lead.name.lower())
 
+        _check_gain(lead.units_per_mv, f"{path}.unitsPerMillivolt", issues)
         samples, problem = _samples(lead.signal)
         if problem is not None:
             issues.append(FieldIssue(f"{path}.signal", problem))
@@ -152,7 +164,12 @@ def validate_ecg(upload: EcgUpload) -> ValidEcg:
             )
         if samples is not None:
             leads.append(
-                LeadSignal(canonical_lead_name(lead.name), samples, upload.sampling_rate, None)
+                LeadSignal(
+                    canonical_lead_name(lead.name),
+                    samples,
+                    upload.sampling_rate,
+                    upload.units_per_mv if lead.units_per_mv is None else lead.units_per_mv,
+                )
             )
 
     if issues:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -149,3 +150,8 @@ def _refractory(
         kept.append(beat)
         kept_votes.append(vote)
     return np.array(kept, dtype=np.int64)
+
+
+def of_ecg(ecg: EcgSignal, prior: Mapping[str, object]) -> npt.NDArray[np.int64] | None:
+    """The registry's entry point: the beats of an ECG (None without a sampling rate)."""
+    return detect_beats(ecg)

@@ -44,7 +44,7 @@ and isolated ectopic beats move only a few of the differences, not their median.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -491,3 +491,12 @@ def _axis(lead_i: float, lead_avf: float) -> float | None:
         return None
     angle = math.degrees(math.atan2(2.0 * lead_avf / math.sqrt(3.0), lead_i))
     return 180.0 if angle == -180.0 else angle
+
+
+def of_ecg(ecg: EcgSignal, prior: Mapping[str, object]) -> Measurements | None:
+    """The registry's entry point: measurements on the stored `beats` result (None when the
+    ECG has no sampling rate, or its beats could not be detected)."""
+    beats = prior.get("beats")
+    if not isinstance(beats, list):
+        return None
+    return measure(ecg, np.asarray(beats, dtype=np.int64))

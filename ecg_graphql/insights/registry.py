@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ecg_graphql.insights import zero_crossings
+from ecg_graphql.insights import amplitude, beats, measurements, quality, zero_crossings
 from ecg_graphql.insights.signals import EcgSignal, LeadSignal
 
 
@@ -44,5 +44,11 @@ class EcgAnalysis:
 
 LEAD_ANALYSES: tuple[LeadAnalysis, ...] = (
     LeadAnalysis("zero_crossings", zero_crossings.VERSION, zero_crossings.of_lead),
+    LeadAnalysis("amplitude", amplitude.VERSION, amplitude.amplitude),
+    LeadAnalysis("quality", quality.VERSION, quality.quality),
 )
-ECG_ANALYSES: tuple[EcgAnalysis, ...] = ()
+ECG_ANALYSES: tuple[EcgAnalysis, ...] = (
+    EcgAnalysis("beats", beats.VERSION, beats.of_ecg),
+    # Builds on "beats" (listed before it): backfilling beats recomputes it too.
+    EcgAnalysis("measurements", measurements.VERSION, measurements.of_ecg),
+)

@@ -8,12 +8,18 @@ from typing import Annotated
 import strawberry
 
 from ecg_graphql.api.context import Info
-from ecg_graphql.api.ecgs.insights import lead_insight_values
+from ecg_graphql.api.ecgs.insights import (
+    LeadQuality,
+    Measurements,
+    ecg_result,
+    lead_insight_values,
+)
 from ecg_graphql.api.errors import EcgAlreadyExistsError, ValidationError
 from ecg_graphql.api.scalars import Samples
 from ecg_graphql.ecgs import service as ecgs
 from ecg_graphql.ecgs.service import StoredEcg
 from ecg_graphql.ecgs.validation import EcgUpload, LeadUpload
+from ecg_graphql.insights.runner import AnalysisStatus
 
 
 @strawberry.type
@@ -22,6 +28,10 @@ class Lead:
 
     name: str
     number_of_samples: int
+    units_per_mv: float | None = strawberry.field(
+        name="unitsPerMillivolt",
+        description="Signal counts per mV: the lead's value, else the ECG's, else null (unknown).",
+    )
     _document: strawberry.Private[StoredEcg]
     _index: strawberry.Private[int]
 
@@ -42,6 +52,11 @@ class LeadInsight:
 
     lead: str
     zero_crossings: int
+    min: int | None = strawberry.field(description="In the signal's own integer units.")
+    max: int | None = strawberry.field(description="In the signal's own integer units.")
+    mean: float | None
+    rms: float | None
+    quality: LeadQuality | None
 
 
 @strawberry.type
@@ -54,6 +69,27 @@ class Ecg:
     sampling_rate: float | None
     leads: list[Lead]
     insights: list[LeadInsight]
+    analysis_status: AnalysisStatus
+    _document: strawberry.Private[StoredEcg]
+
+    @strawberry.field(description="Null without samplingRate, or while not DONE.")
+    def measurements(self) -> Measurements | None:
+        value = ecg_result(self._document, "measurements")
+        if self.analysis_status is not AnalysisStatus.DONE or not isinstance(value, dict):
+            return None
+        return Measurements.from_stored(value)
+
+    @strawberry.field(
+        description="0-based sample index of each detected beat (QRS), ascending; [] without "
+        "samplingRate or until measured; offset and limit count beats, as for Lead.signal."
+    )
+    def beats(self, offset: int = 0, limit: int | None = None) -> list[int]:
+        ecgs.check_slice(offset, limit)
+        stored = ecg_result(self._document, "beats")
+        if not isinstance(stored, list):
+            return []
+        end = len(stored) if limit is None else offset + limit
+        return [int(b) for b in stored[offset:end]]
 
     @classmethod
     def from_document(cls, doc: StoredEcg) -> Ecg:
@@ -64,13 +100,21 @@ class Ecg:
             created_at=doc.created_at,
             sampling_rate=doc.sampling_rate,
             leads=[
-                Lead(name=m.name, number_of_samples=m.number_of_samples, _document=doc, _index=i)
+                Lead(
+                    name=m.name,
+                    number_of_samples=m.number_of_samples,
+                    units_per_mv=m.units_per_mv,
+                    _document=doc,
+                    _index=i,
+                )
                 for i, m in enumerate(doc.leads)
             ],
             insights=[
                 LeadInsight(lead=m.name, **lead_insight_values(doc, i))  # type: ignore[arg-type]
                 for i, m in enumerate(doc.leads)
             ],
+            analysis_status=doc.analysis_status,
+            _document=doc,
         )
 
 
@@ -81,6 +125,9 @@ class LeadInput:
     name: str
     number_of_samples: int | None = None
     signal: Samples
+    units_per_mv: float | None = strawberry.field(
+        default=None, name="unitsPerMillivolt", description="Overrides the ECG's value."
+    )
 
 
 @strawberry.input
@@ -91,6 +138,11 @@ class EcgInput:
     date: datetime
     sampling_rate: float | None = None
     leads: list[LeadInput]
+    units_per_mv: float | None = strawberry.field(
+        default=None,
+        name="unitsPerMillivolt",
+        description="Signal counts per mV (ADC gain) of every lead; > 0, <= 1,000,000.",
+    )
 
     def to_upload(self) -> EcgUpload:
         """The service's form of the input (samples still untrusted)."""
@@ -100,10 +152,14 @@ class EcgInput:
             sampling_rate=self.sampling_rate,
             leads=[
                 LeadUpload(
-                    name=lead.name, number_of_samples=lead.number_of_samples, signal=lead.signal
+                    name=lead.name,
+                    number_of_samples=lead.number_of_samples,
+                    signal=lead.signal,
+                    units_per_mv=lead.units_per_mv,
                 )
                 for lead in self.leads
             ],
+            units_per_mv=self.units_per_mv,
         )
 
 
