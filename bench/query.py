@@ -6,11 +6,12 @@ A USER with `--ecgs` stored ECGs (12 leads x 5000 samples of a real recording) i
 random order within each round:
   (a) me        `{ me { id } }`, the baseline: HTTP + GraphQL + token check + one user lookup;
   (b) insights  one ECG's insights by id (a random one each round);
+  (b2) measurements  one ECG's measurements by id;
   (c) list 50   `ecgs(first: 50)` with each node's id, date and insights, and pageInfo;
   (d) list 50 + totalCount (reported separately: counting reads every matching document);
   (e) slice     samples [2000, 3000) of each of the 12 leads of one ECG.
-Targets: (b)/(a) <= 1.5x, (c)/(a) <= 2x. Timing covers sending the request until the whole
-response body has arrived (the client's JSON parsing and checks happen outside it).
+Targets: (b)/(a) <= 1.5x, (b2)/(a) <= 1.5x, (c)/(a) <= 2x. Timing covers sending the request
+until the whole response body has arrived (the client's JSON parsing and checks happen outside it).
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ from bench.common import (
 
 ME = "{ me { id } }"
 INSIGHTS = "query Insights($id: ID!) { ecg(id: $id) { id insights { lead zeroCrossings } } }"
+MEASUREMENTS = (
+    "query Measurements($id: ID!) { ecg(id: $id) { id analysisStatus measurements { beatCount "
+    "heartRate rhythm prInterval qrsDuration qtInterval qtcBazett qtcFridericia qrsAxis tAxis "
+    "rr { count meanMs medianMs minMs maxMs sdnnMs rmssdMs } } } }"
+)
 LIST_50 = (
     "{ ecgs(first: 50) { edges { node { id date insights { lead zeroCrossings } } } "
     "pageInfo { hasNextPage endCursor } } }"
@@ -58,7 +64,7 @@ SLICE = (
     "query Slice($id: ID!) { ecg(id: $id) { id leads { name "
     f"signal(offset: {SLICE_OFFSET}, limit: {SLICE_LIMIT}) }} }} }}"
 )
-TARGETS = {"insights": 1.5, "list50": 2.0}
+TARGETS = {"insights": 1.5, "measurements": 1.5, "list50": 2.0}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         operations: dict[str, Callable[[], bytes]] = {
             "me": request(ME, with_id=False),
             "insights": request(INSIGHTS, with_id=True),
+            "measurements": request(MEASUREMENTS, with_id=True),
             "list50": request(LIST_50, with_id=False),
             "list50_total": request(LIST_50_COUNT, with_id=False),
             "slice_12x1000": request(SLICE, with_id=True),
@@ -134,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = {
         "me": "(a) me { id }  [baseline]",
         "insights": "(b) ecg(id) insights",
+        "measurements": "(b2) ecg(id) measurements",
         "list50": "(c) ecgs(first: 50) with insights",
         "list50_total": "(d) (c) + totalCount",
         "slice_12x1000": f"(e) 12 leads x signal(limit: {SLICE_LIMIT})",
