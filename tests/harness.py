@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+import socket
+import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +25,8 @@ from ecg_graphql.config import Settings
 from ecg_graphql.insights.signals import EcgSignal, LeadSignal
 from ecg_graphql.main import create_app
 
-TEST_DATA = Path(__file__).resolve().parent / "data"
+ROOT = Path(__file__).resolve().parents[1]
+TEST_DATA = ROOT / "tests" / "data"
 ADMIN_USERNAME = "root-admin"
 ADMIN_PASSWORD = "admin-password-1"
 JWT_SECRET = "test-secret-" + "x" * 40
@@ -306,3 +311,56 @@ def load_annotations(name: str) -> dict[str, Any]:
     """The reference sidecar (`*.annotations.json`) of a recording in tests/data."""
     data: dict[str, Any] = json.loads((TEST_DATA / name).read_text())
     return data
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def database_children(pid: int) -> list[int]:
+    """Live `secantus` child processes of `pid`, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid and fields[0] not in ("Z", "X") and b"secantus" in command:
+            found.append(int(entry.name))
+    return found
+
+
+class ServeProcess:
+    """`python -m ecg_graphql serve` as a child process, its output collected as it comes."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = int(env["ECG_PORT"])
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ecg_graphql", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        """Everything it printed so far (stdout and stderr)."""
+        return "".join(self.lines)

@@ -6,10 +6,8 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ from pymongo import MongoClient
 from ecg_graphql.config import JWT_SECRET_FILE
 from ecg_graphql.db.embedded import EmbeddedDatabase
 from tests import harness
-from tests.harness import LOGIN, running_app
+from tests.harness import LOGIN, ServeProcess, database_children, free_port, running_app
 
 ROOT = Path(__file__).resolve().parents[1]
 # DESIGN.md: on Ctrl-C or SIGTERM the process exits within 10 s, even with the database gone.
@@ -33,12 +31,7 @@ START_SECONDS = 60.0
 GENERATED_PASSWORD = re.compile(r"First admin created: username 'admin', password '([^']+)'")
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+
 
 
 def cli_env(**settings: str) -> dict[str, str]:
@@ -86,34 +79,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
-class Serve:
-    """`python -m ecg_graphql serve` as a child process, its output collected as it comes."""
+class Serve(ServeProcess):
+    """`python -m ecg_graphql serve` as a child process, with the databases it started."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.port = int(env["ECG_PORT"])
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ecg_graphql", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        super().__init__(env)
         self.database_pids: list[int] = []
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.append(line)
-
-    @property
-    def output(self) -> str:
-        """Everything it printed so far (stdout and stderr)."""
-        return "".join(self._lines)
 
     def wait_healthy(self, http: httpx.Client) -> None:
         """Block until /health answers 200; fail if the process dies or takes too long."""
@@ -122,9 +93,7 @@ class Serve:
             assert self.process.poll() is None, f"serve exited early:\n{self.output}"
             try:
                 if http.get(f"{self.base_url}/health").status_code == 200:
-                    self.database_pids = [
-                        pid for pid in children(self.process.pid) if "secantus" in cmdline(pid)
-                    ]
+                    self.database_pids = database_children(self.process.pid)
                     return
             except httpx.TransportError:
                 pass
@@ -297,7 +266,7 @@ def test_serve_with_mongodb_url_starts_no_database(
     mongo: MongoClient[dict[str, Any]] = MongoClient(embedded_db.url)
     try:
         with serving(env, http) as serve:
-            secantus = [p for p in children(serve.process.pid) if "secantus" in cmdline(p)]
+            secantus = database_children(serve.process.pid)
             assert secantus == [], [cmdline(p) for p in secantus]
             ready = http.get(f"{serve.base_url}/ready")
             assert ready.status_code == 200, (ready.text, serve.output)

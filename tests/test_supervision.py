@@ -13,10 +13,7 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import LOGIN, UPLOAD
+from tests.harness import LOGIN, UPLOAD, ServeProcess, database_children, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = ("ops-admin", "ops-password-1")
@@ -51,68 +48,33 @@ query L($after: String) {
 """
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
-def database_children(pid: int) -> list[int]:
-    """Live `secantus` child processes of `pid`, from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            command = (entry / "cmdline").read_bytes()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[1]) == pid and fields[0] not in ("Z", "X") and b"secantus" in command:
-            found.append(int(entry.name))
-    return found
 
 
-class Serve:
+
+
+class Serve(ServeProcess):
     """`python -m ecg_graphql serve` as a child process, its output collected as it comes."""
 
     def __init__(self, data_dir: Path, **settings: str) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
         env = {key: value for key, value in os.environ.items() if not key.startswith("ECG_")}
         env.update(
             PYTHONUNBUFFERED="1",
             ECG_BCRYPT_ROUNDS="4",
             ECG_DATA_DIR=str(data_dir),
-            ECG_PORT=str(self.port),
+            ECG_PORT=str(free_port()),
             ECG_ADMIN_USERNAME=ADMIN[0],
             ECG_ADMIN_PASSWORD=ADMIN[1],
             **settings,
         )
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ecg_graphql", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        super().__init__(env)
         self.seen_database_pids: set[int] = set()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.append(line)
 
     @property
     def output(self) -> str:
         """Everything it printed so far (stdout and stderr), audit lines left out."""
-        return "".join(line for line in self._lines if '"ecg_graphql.audit"' not in line)
+        return "".join(line for line in self.lines if '"ecg_graphql.audit"' not in line)
 
     def database_pid(self) -> int:
         """The one embedded database it runs now."""
