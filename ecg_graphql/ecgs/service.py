@@ -280,6 +280,7 @@ async def backfill_insights(*, registry: runner.Registry = runner.DEFAULT) -> in
             signal,
             ecg_id=document.ecg_id,
             stored=document.analyses,
+            stored_leads=document.insights,
             only=names,
             registry=registry,
         )

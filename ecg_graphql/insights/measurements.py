@@ -494,9 +494,15 @@ def _axis(lead_i: float, lead_avf: float) -> float | None:
 
 
 def of_ecg(ecg: EcgSignal, prior: Mapping[str, object]) -> Measurements | None:
-    """The registry's entry point: measurements on the stored `beats` result (None when the
-    ECG has no sampling rate, or its beats could not be detected)."""
+    """The registry's entry point: measurements on the stored `beats` result, reusing the
+    leads' `quality` verdicts (None when the ECG has no sampling rate, or its beats could
+    not be detected)."""
     beats = prior.get("beats")
     if not isinstance(beats, list):
         return None
-    return measure(ecg, np.asarray(beats, dtype=np.int64))
+    qualities = prior.get("quality")  # the per-lead verdicts, when computed
+    return measure(
+        ecg,
+        np.asarray(beats, dtype=np.int64),
+        qualities=qualities if isinstance(qualities, list) else None,
+    )

@@ -33,8 +33,9 @@ class LeadAnalysis:
 class EcgAnalysis:
     """A named, versioned analysis of a whole ECG (every lead, sampling rate and gains).
 
-    `compute` also gets the stored form of the ECG analyses listed before it, by name, so
-    one can build on another (measurements on the detected beats).
+    `compute` also gets, by name, the stored form of every per-lead result (one value per
+    lead) and of the per-ECG analyses listed before it, so one can build on another
+    (measurements on the detected beats and the leads' quality). Names are unique overall.
     """
 
     name: str

@@ -90,12 +90,14 @@ def run(
     *,
     ecg_id: str,
     stored: Mapping[str, Record] | None = None,
+    stored_leads: Mapping[str, Record] | None = None,
     only: Collection[str] | None = None,
     registry: Registry = DEFAULT,
 ) -> Results:
     """Compute the analyses named in `only` (all when None) over `ecg` (CPU only: call it
-    off the event loop). `stored` holds the ECG's current per-ECG records, which later
-    per-ECG analyses may build on."""
+    off the event loop). Per-ECG analyses may build on the results of every per-lead
+    analysis (a list, one value per lead) and of the per-ECG analyses before them, by name:
+    fresh ones, else the ECG's `stored_leads` and `stored` records (failed ones as None)."""
     results = Results()
     for lead_analysis in registry.lead:
         if only is not None and lead_analysis.name not in only:
@@ -108,7 +110,11 @@ def run(
             )
         else:
             results.lead[lead_analysis.name] = {"version": lead_analysis.version, "values": values}
-    prior = {name: r.get("value") for name, r in (stored or {}).items()}
+    prior: dict[str, object] = {
+        **{name: r.get("values") for name, r in (stored_leads or {}).items()},
+        **{name: r.get("values") for name, r in results.lead.items()},
+        **{name: r.get("value") for name, r in (stored or {}).items()},
+    }
     for ecg_analysis in registry.ecg:
         if only is not None and ecg_analysis.name not in only:
             continue

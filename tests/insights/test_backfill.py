@@ -137,7 +137,7 @@ def test_results_are_stored_in_plain_form() -> None:
 
 
 def test_the_field_map_matches_the_graphql_type_and_the_registry() -> None:
-    declared = {f.python_name for f in get_object_definition(LeadInsight, strict=True).fields}
-    assert declared - {"lead"} == set(field_map.LEAD_INSIGHT_FIELDS)
+    declared = [f.python_name for f in get_object_definition(LeadInsight, strict=True).fields]
+    assert declared == ["lead", *field_map.LEAD_INSIGHT_FIELDS]  # same fields, same order
     sources = {source.analysis for source in field_map.LEAD_INSIGHT_FIELDS.values()}
     assert sources <= {analysis.name for analysis in LEAD_ANALYSES}

@@ -9,10 +9,11 @@ import strawberry
 
 from ecg_graphql.api.context import Info
 from ecg_graphql.api.ecgs.insights import (
+    LEAD_INSIGHT_FIELDS,
     LeadQuality,
     Measurements,
     ecg_result,
-    lead_insight_values,
+    lead_insight_rows,
 )
 from ecg_graphql.api.errors import EcgAlreadyExistsError, ValidationError
 from ecg_graphql.api.scalars import Samples
@@ -110,8 +111,8 @@ class Ecg:
                 for i, m in enumerate(doc.leads)
             ],
             insights=[
-                LeadInsight(lead=m.name, **lead_insight_values(doc, i))  # type: ignore[arg-type]
-                for i, m in enumerate(doc.leads)
+                LeadInsight(lead=m.name, **dict(zip(LEAD_INSIGHT_FIELDS, row, strict=True)))  # type: ignore[arg-type]
+                for m, row in zip(doc.leads, lead_insight_rows(doc), strict=True)
             ],
             analysis_status=doc.analysis_status,
             _document=doc,
