@@ -25,7 +25,7 @@ from ecg_graphql.ecgs.packing import (
     window_range,
     window_samples,
 )
-from ecg_graphql.ecgs.validation import EcgUpload, id_issue, validate_ecg
+from ecg_graphql.ecgs.validation import EcgUpload, ValidEcg, id_issue, validate_ecg
 from ecg_graphql.errors import InvalidArgument
 from ecg_graphql.insights import runner
 from ecg_graphql.insights.signals import EcgSignal, LeadSignal
@@ -71,18 +71,18 @@ class StoredEcg:
         return runner.status(self.insights, self.analyses)
 
 
-def prepare_ecg(upload: EcgUpload, *, owner_id: ObjectId) -> tuple[EcgDocument, list[Any]]:
-    """Validate, analyse and pack (CPU only: call it off the event loop): the ECG document
-    and its signal windows, ready to store."""
+def prepare_ecg(
+    upload: EcgUpload, *, owner_id: ObjectId
+) -> tuple[ValidEcg, EcgDocument, list[Any]]:
+    """Validate and pack (CPU only: call it off the event loop): the valid ECG, its document
+    (analyses still to run) and its signal windows, ready to store."""
     valid = validate_ecg(upload)
-    ecg_id = valid.id if valid.id is not None else str(uuid.uuid4())
     arrays = [lead.samples for lead in valid.signal.leads]
-    results = runner.run(valid.signal, ecg_id=ecg_id)
     dtypes = [narrowest_dtype(samples) for samples in arrays]
     window = window_samples(dtypes)
     document = EcgDocument(
         owner_id=owner_id,
-        ecg_id=ecg_id,
+        ecg_id=valid.id if valid.id is not None else str(uuid.uuid4()),
         date=valid.date,
         sampling_rate=valid.signal.sampling_rate,
         signal_id=ObjectId(),
@@ -90,35 +90,45 @@ def prepare_ecg(upload: EcgUpload, *, owner_id: ObjectId) -> tuple[EcgDocument, 
             LeadMeta(lead.name, len(lead.samples), dtype, window, lead.units_per_mv)
             for lead, dtype in zip(valid.signal.leads, dtypes, strict=True)
         ],
-        insights=results.lead,
-        analyses=results.ecg,
+        insights={},
     )
-    return document, list(pack_windows(arrays, dtypes, window))
+    return valid, document, list(pack_windows(arrays, dtypes, window))
 
 
 async def upload_ecg(*, owner_id: ObjectId, upload: EcgUpload) -> StoredEcg:
-    """Store a new ECG for `owner_id`; it becomes visible only once every chunk is written.
+    """Store a new ECG for `owner_id`, analysed; it becomes visible only once every chunk is
+    written.
 
     Raises ValidationFailed (nothing stored) or EcgAlreadyExists (nothing overwritten).
     A failure part-way removes what was written; the ECG document goes last, so a
-    half-written ECG is never visible.
+    half-written ECG is never visible. The analyses run in a worker thread while the samples
+    are written (the database is another process): their results go into the ECG document.
     """
-    document, windows = await asyncio.to_thread(prepare_ecg, upload, owner_id=owner_id)
-    # The unique index decides; this early look only spares writing a large duplicate.
-    if (
-        upload.id is not None
-        and sum(m.number_of_samples for m in document.leads) > PRECHECK_SAMPLES
-        and await ecg_store.ecg_exists(owner_id, document.ecg_id)
-    ):
-        raise EcgAlreadyExists(document.ecg_id)
-    # Before any write: on a nearly full disk nothing is stored (StorageFull).
-    ensure_room(sum(len(data) for _, window in windows for data in window.values()))
+    valid, document, windows = await asyncio.to_thread(prepare_ecg, upload, owner_id=owner_id)
+    analysis = asyncio.ensure_future(
+        asyncio.to_thread(runner.run, valid.signal, ecg_id=document.ecg_id)
+    )
     try:
-        await ecg_store.insert_windows(document.signal_id, windows)
-    except BaseException:
-        # Includes cancellation: never leave chunks of an ECG that does not exist.
-        await ecg_store.discard_windows(document.signal_id)
-        raise
+        # The unique index decides; this early look only spares writing a large duplicate.
+        if (
+            upload.id is not None
+            and sum(m.number_of_samples for m in document.leads) > PRECHECK_SAMPLES
+            and await ecg_store.ecg_exists(owner_id, document.ecg_id)
+        ):
+            raise EcgAlreadyExists(document.ecg_id)
+        # Before any write: on a nearly full disk nothing is stored (StorageFull).
+        ensure_room(sum(len(data) for _, window in windows for data in window.values()))
+        try:
+            await ecg_store.insert_windows(document.signal_id, windows)
+            results = await analysis
+        except BaseException:
+            # Includes cancellation: never leave chunks of an ECG that does not exist.
+            await ecg_store.discard_windows(document.signal_id)
+            raise
+    finally:
+        analysis.cancel()  # a no-op once done; otherwise its result is not wanted
+    document.insights = results.lead
+    document.analyses = results.ecg
     try:
         row = await ecg_store.insert_ecg(document)
     except DuplicateKeyError:
