@@ -77,6 +77,9 @@ def create_app(
     `on_give_up(message)` is called to stop the server.
     """
     settings = settings or Settings()
+    # The driver's DEBUG records quote whole commands (stored insights hold sample values):
+    # never below WARNING, however the host process configures logging.
+    logging.getLogger("pymongo").setLevel(logging.WARNING)
     services = build_services(settings)
     connection = Connection(settings)
 
