@@ -63,13 +63,13 @@ class ParsedEcg:
 
 
 def invert(value: float, numerator: float = 1.0) -> float:
-    """The shortest decimal x with numerator / x == value bit for bit: turns a stored
-    resolution (mV per count) or period back into the gain or rate it was made from, so
-    800 comes back as 800.0 and not 799.9999999999999."""
+    """The shortest decimal x with numerator / x == value to within a few float roundings:
+    turns a stored resolution (mV per count) or period back into the gain or rate it was made
+    from, so 800 comes back as 800.0 and not 799.9999999999999."""
     exact = numerator / value
     for digits in range(1, 18):
         candidate = float(f"{exact:.{digits}g}")
-        if candidate and numerator / candidate == value:
+        if candidate and abs(numerator / candidate - value) <= 1e-15 * abs(value):
             return candidate
     return exact
 
