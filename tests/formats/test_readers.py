@@ -134,7 +134,7 @@ def record() -> EcgRecord:
         leads=(
             RecordLead("I", rng.integers(-40000, 40000, 900), 1234.5),
             RecordLead("aVR", rng.integers(-300, 300, 900), 800.0),
-            RecordLead("X", rng.integers(-2**31 + 1, 2**31 - 1, 900), 0.37),
+            RecordLead("X", rng.integers(-(2**31) + 1, 2**31 - 1, 900), 0.37),
         ),
     )
 
