@@ -63,9 +63,9 @@ def test_dicom_matches_pydicom_with_baseline_and_time_zone(tmp_path: Path) -> No
     physical = multiplex_array(pydicom.dcmread(path), 0, as_raw=False)
     assert parsed.leads[0].samples.tolist() == (raw[:, 0].astype(np.int64) + 10).tolist()
     # pydicom's scaled value is exactly our sample over our gain (in mV, sensitivity in uV).
-    np.testing.assert_allclose(
-        parsed.leads[0].samples / parsed.leads[0].units_per_mv, physical[:, 0] / 1000, rtol=1e-12
-    )
+    gain = parsed.leads[0].units_per_mv
+    assert gain == 800.0
+    np.testing.assert_allclose(parsed.leads[0].samples / gain, physical[:, 0] / 1000, rtol=1e-12)
     for column, lead in enumerate(parsed.leads[1:], start=1):
         assert lead.samples.tolist() == raw[:, column].tolist()
     assert parsed.date is not None
