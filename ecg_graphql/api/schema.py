@@ -17,6 +17,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from ecg_graphql.api.ecgs.importing import EcgImportMutations
 from ecg_graphql.api.ecgs.mutations import EcgMutations
 from ecg_graphql.api.ecgs.queries import EcgQueries
 from ecg_graphql.api.execution import PlainLeafExecutionContext
@@ -34,7 +35,7 @@ __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "build_schema"]
 
 # One class per domain of the schema (api/<domain>/), merged into the root types.
 Query = merge_types("Query", (UserQueries, EcgQueries))
-Mutation = merge_types("Mutation", (UserMutations, EcgMutations))
+Mutation = merge_types("Mutation", (UserMutations, EcgMutations, EcgImportMutations))
 
 
 class EcgSchema(strawberry.Schema):
