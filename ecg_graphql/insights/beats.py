@@ -33,6 +33,10 @@ WINDOW_SECONDS = 300.0
 OVERLAP_SECONDS = 10.0
 MERGE_SECONDS = 0.1
 REFRACTORY_SECONDS = 0.2
+# The detector learns its thresholds from the first 2 s, and needs a 200 ms refractory
+# period of at least one sample: below these it cannot run (see _detect).
+LEARNING_SECONDS = 2.0
+MIN_RATE = 10.0
 
 _EMPTY: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
 
@@ -77,7 +81,13 @@ def detect_beats(
 
 def _detect(samples: npt.NDArray[np.integer], rate: float) -> npt.NDArray[np.int64]:
     """One lead's detections; empty where the detector cannot run (flat or too short)."""
-    if samples.size < 2 or samples.min() == samples.max():
+    if samples.size < 2 or samples.min() == samples.max() or rate < MIN_RATE:
+        return _EMPTY
+    # sleepecg's C kernel reads a 2 s learning phase and sizes its RR buffer by the length
+    # without checking either (a shorter signal reads and writes past its buffers and can
+    # crash the process), and it starts at the first sample that differs from the first.
+    first_nonflat = int(np.argmax(samples != samples[0]))
+    if samples.size - first_nonflat <= math.ceil(LEARNING_SECONDS * rate) + 1:
         return _EMPTY
     try:
         found = detect_heartbeats(samples.astype(np.float64), rate)

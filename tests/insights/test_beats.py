@@ -111,3 +111,21 @@ def test_hostile_signals_never_raise(name: str, rate: float) -> None:
     assert found.dtype == np.int64
     if name in ("zeros", "one sample", "empty", "step", "three samples"):
         assert found.size == 0
+
+
+@pytest.mark.parametrize("rate", [250.0, 500.0, 1000.0])
+def test_signals_shorter_than_the_learning_phase_never_reach_the_detector(rate: float) -> None:
+    # The detector's C kernel reads 2 s of thresholds and sizes buffers from the length
+    # without bounds checks: such leads must give no beats, never a call into it.
+    rng = np.random.default_rng(int(rate))
+    short = rng.integers(-2000, 2000, size=int(2 * rate)).astype(np.int64)
+    flat_then_short = np.r_[np.zeros(int(5 * rate), dtype=np.int64), short]
+    for samples in (short, flat_then_short, short[:7]):
+        found = detect_beats(EcgSignal((LeadSignal("I", samples, rate, None),), rate))
+        assert found is not None
+        assert found.size == 0
+    # Long enough, the same kind of lead reaches the detector (which finds something in it).
+    long = rng.integers(-2000, 2000, size=int(6 * rate)).astype(np.int64)
+    found = detect_beats(EcgSignal((LeadSignal("I", long, rate, None),), rate))
+    assert found is not None
+    assert found.size > 0
