@@ -25,7 +25,7 @@ from ecg_graphql.db.client import Connection, ping
 from ecg_graphql.db.storage import MEBIBYTE, DiskGuard, guard_disk
 from ecg_graphql.db.supervisor import EmbeddedSupervisor
 from ecg_graphql.limits import MaxBodySizeMiddleware, RejectWebSocketsMiddleware
-from ecg_graphql.web import graphiql
+from ecg_graphql.web import exports, graphiql
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,8 @@ def create_app(
     app.include_router(router, prefix="/graphql")
     # GraphiQL's files, vendored in the package: the page at /graphql needs no internet.
     app.mount(graphiql.STATIC_PATH, graphiql.static_files(), name="graphiql")
+    # Plots and files of an ECG, for <img src> and download links (web/exports.py).
+    app.include_router(exports.router(jwt_secret=services.auth.jwt_secret))
     app.state.mongo_client = connection.client
 
     @app.get("/health")

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from ecg_graphql.api.context import Info
+from ecg_graphql.api.ecgs.exports import ExportFormatName, export_url
 from ecg_graphql.api.ecgs.insights import (
     LEAD_INSIGHT_FIELDS,
     LeadQuality,
@@ -20,6 +21,7 @@ from ecg_graphql.api.scalars import Samples
 from ecg_graphql.ecgs import service as ecgs
 from ecg_graphql.ecgs.service import StoredEcg
 from ecg_graphql.ecgs.validation import EcgUpload, LeadUpload
+from ecg_graphql.formats.paper import Layout
 from ecg_graphql.insights.runner import AnalysisStatus
 
 
@@ -91,6 +93,20 @@ class Ecg:
             return []
         end = len(stored) if limit is None else offset + limit
         return [int(b) for b in stored[offset:end]]
+
+    @strawberry.field(
+        description="Relative URL of this ECG's file in `format` (`layout` for SVG and PDF), "
+        "with a link token valid 5 minutes for this ECG's files only (README, plots and exports)."
+    )
+    async def export_url(
+        self,
+        info: Info,
+        format: ExportFormatName,
+        layout: Layout = Layout.STANDARD,  # the GraphQL enum PlotLayout (api/ecgs/exports.py)
+    ) -> str:
+        return await export_url(
+            info, ecg_id=self._document.ecg_id, export_format=format, layout=layout
+        )
 
     @classmethod
     def from_document(cls, doc: StoredEcg) -> Ecg:

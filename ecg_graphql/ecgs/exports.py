@@ -1,0 +1,91 @@
+"""Exports of a stored ECG: the owner's ECG read whole, handed to a format of the registry as an
+`EcgRecord`, and written off the event loop (rendering a 12-lead page or a FHIR document is
+CPU work of tens of milliseconds)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+
+from ecg_graphql.ecgs.service import StoredEcg, get_ecg, read_signal
+from ecg_graphql.formats.paper import Layout
+from ecg_graphql.formats.record import MEASUREMENT_UNITS, EcgRecord, Measurement, RecordLead
+from ecg_graphql.formats.registry import FORMATS, ExportFormat
+from ecg_graphql.formats.wfdb import record_name
+from ecg_graphql.insights.runner import AnalysisStatus
+from ecg_graphql.insights.signals import EcgSignal
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFile:
+    """A written export: its bytes, media type and a safe file name (letters, digits, `_`)."""
+
+    content: bytes
+    media_type: str
+    filename: str
+
+
+async def export_ecg(
+    *, owner_id: ObjectId, ecg_id: str, format_name: str, layout: Layout = Layout.STANDARD
+) -> ExportFile | None:
+    """The owner's ECG `ecg_id` written in `format_name` (a key of `FORMATS`), or None when the
+    owner has no such ECG. Raises the format's refusal (`SamplingRateRequired` for FHIR and
+    WFDB of an ECG without sampling rate)."""
+    export_format = FORMATS[format_name]
+    document = await get_ecg(owner_id=owner_id, ecg_id=ecg_id)
+    if document is None:
+        return None
+    signal = await read_signal(document)
+    content = await asyncio.to_thread(_render, export_format, document, signal, layout)
+    return ExportFile(
+        content=content,
+        media_type=export_format.media_type,
+        filename=f"{record_name(document.ecg_id)}.{export_format.suffix}",
+    )
+
+
+def _render(
+    export_format: ExportFormat, document: StoredEcg, signal: EcgSignal, layout: Layout
+) -> bytes:
+    return export_format.render(to_record(document, signal), layout)
+
+
+def to_record(document: StoredEcg, signal: EcgSignal) -> EcgRecord:
+    """The renderers' view of a stored ECG: its samples, gains, date and rate, the
+    measurements once they are computed (as the `measurements` field shows them), and the
+    zero crossings the page header shows until then."""
+    return EcgRecord(
+        id=document.ecg_id,
+        date=document.date,
+        sampling_rate=document.sampling_rate,
+        leads=tuple(
+            RecordLead(lead.name, lead.samples, lead.units_per_mv) for lead in signal.leads
+        ),
+        measurements=_measurements(document),
+        zero_crossings=_zero_crossings(document),
+    )
+
+
+def _measurements(document: StoredEcg) -> dict[str, Measurement] | None:
+    if document.analysis_status is not AnalysisStatus.DONE:
+        return None
+    record = document.analyses.get("measurements")
+    value: Any = None if record is None else record.get("value")
+    if not isinstance(value, dict):
+        return None
+    return {key: value.get(key) for key in MEASUREMENT_UNITS}
+
+
+def _zero_crossings(document: StoredEcg) -> dict[str, int]:
+    record = document.insights.get("zero_crossings")
+    values = record.get("values") if record is not None else None
+    if not isinstance(values, list):
+        return {}
+    return {
+        lead.name: int(count)
+        for lead, count in zip(document.leads, values, strict=False)
+        if isinstance(count, int)
+    }
