@@ -35,45 +35,6 @@ class AccessClaims:
     role: str
 
 
-def issue_access_token(*, user_id: str, role: str, secret: str, minutes: int) -> str:
-    """A signed access token for `user_id`, valid `minutes` minutes."""
-    now = datetime.now(UTC)
-    claims = {
-        "sub": user_id,
-        "role": role,
-        "type": ACCESS,
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "iat": now,
-        "exp": now + timedelta(minutes=minutes),
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
-
-
-def decode_access_token(token: str, *, secret: str) -> AccessClaims | None:
-    """The claims of a valid access token, or None for any defect (never raises)."""
-    if len(token) > MAX_TOKEN_LENGTH:
-        return None
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            audience=AUDIENCE,
-            issuer=ISSUER,
-            options={"require": list(REQUIRED_CLAIMS)},
-        )
-    except jwt.PyJWTError:
-        return None
-    if claims.get("type") != ACCESS:
-        return None
-    sub, role = claims.get("sub"), claims.get("role")
-    if not isinstance(sub, str) or not isinstance(role, str):
-        return None
-    return AccessClaims(user_id=sub, role=role)
-
-
 @dataclass(frozen=True, slots=True)
 class LinkClaims:
     """What a verified link token grants: the files of ECG `ecg_id` of owner `user_id`."""
@@ -82,18 +43,16 @@ class LinkClaims:
     ecg_id: str
 
 
-def issue_link_token(
-    *, user_id: str, ecg_id: str, secret: str, seconds: int = LINK_TOKEN_SECONDS
+def _issue(
+    *, kind: str, audience: str, subject: str, extra: dict[str, str], secret: str, seconds: int
 ) -> str:
-    """A signed token for the export files of one ECG of `user_id`, valid `seconds` seconds;
-    any format and layout of that ECG, reusable until it expires."""
     now = datetime.now(UTC)
     claims = {
-        "sub": user_id,
-        "ecg": ecg_id,
-        "type": LINK,
+        "sub": subject,
+        **extra,
+        "type": kind,
         "iss": ISSUER,
-        "aud": LINK_AUDIENCE,
+        "aud": audience,
         "iat": now,
         "exp": now + timedelta(seconds=seconds),
         "jti": uuid.uuid4().hex,
@@ -101,8 +60,10 @@ def issue_link_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def decode_link_token(token: str, *, secret: str) -> LinkClaims | None:
-    """The claims of a valid link token, or None for any defect (never raises)."""
+def _decode(
+    token: str, *, kind: str, audience: str, required: tuple[str, ...], secret: str
+) -> dict[str, str] | None:
+    """The string claims `required` of a valid token of this kind, or None (never raises)."""
     if len(token) > MAX_TOKEN_LENGTH:
         return None
     try:
@@ -110,18 +71,61 @@ def decode_link_token(token: str, *, secret: str) -> LinkClaims | None:
             token,
             secret,
             algorithms=[ALGORITHM],
-            audience=LINK_AUDIENCE,
+            audience=audience,
             issuer=ISSUER,
-            options={"require": list(LINK_REQUIRED_CLAIMS)},
+            options={"require": list(required)},
         )
     except jwt.PyJWTError:
         return None
-    if claims.get("type") != LINK:
+    if claims.get("type") != kind:
         return None
-    sub, ecg_id = claims.get("sub"), claims.get("ecg")
-    if not isinstance(sub, str) or not isinstance(ecg_id, str):
+    names = [name for name in required if name not in ("iat", "exp")]
+    if not all(isinstance(claims.get(name), str) for name in names):
         return None
-    return LinkClaims(user_id=sub, ecg_id=ecg_id)
+    return {name: claims[name] for name in names}
+
+
+def issue_access_token(*, user_id: str, role: str, secret: str, minutes: int) -> str:
+    """A signed access token for `user_id`, valid `minutes` minutes."""
+    return _issue(
+        kind=ACCESS,
+        audience=AUDIENCE,
+        subject=user_id,
+        extra={"role": role},
+        secret=secret,
+        seconds=minutes * 60,
+    )
+
+
+def decode_access_token(token: str, *, secret: str) -> AccessClaims | None:
+    """The claims of a valid access token, or None for any defect (never raises)."""
+    claims = _decode(
+        token, kind=ACCESS, audience=AUDIENCE, required=REQUIRED_CLAIMS, secret=secret
+    )
+    return None if claims is None else AccessClaims(user_id=claims["sub"], role=claims["role"])
+
+
+def issue_link_token(
+    *, user_id: str, ecg_id: str, secret: str, seconds: int = LINK_TOKEN_SECONDS
+) -> str:
+    """A signed token for the export files of one ECG of `user_id`, valid `seconds` seconds;
+    any format and layout of that ECG, reusable until it expires."""
+    return _issue(
+        kind=LINK,
+        audience=LINK_AUDIENCE,
+        subject=user_id,
+        extra={"ecg": ecg_id},
+        secret=secret,
+        seconds=seconds,
+    )
+
+
+def decode_link_token(token: str, *, secret: str) -> LinkClaims | None:
+    """The claims of a valid link token, or None for any defect (never raises)."""
+    claims = _decode(
+        token, kind=LINK, audience=LINK_AUDIENCE, required=LINK_REQUIRED_CLAIMS, secret=secret
+    )
+    return None if claims is None else LinkClaims(user_id=claims["sub"], ecg_id=claims["ecg"])
 
 
 def new_refresh_token() -> str:
