@@ -31,9 +31,6 @@ START_SECONDS = 60.0
 GENERATED_PASSWORD = re.compile(r"First admin created: username 'admin', password '([^']+)'")
 
 
-
-
-
 def cli_env(**settings: str) -> dict[str, str]:
     """This environment without any ECG_ setting of the caller's, plus `settings`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("ECG_")}
@@ -62,21 +59,6 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except (FileNotFoundError, ProcessLookupError):
         return ""
-
-
-def children(pid: int) -> list[int]:
-    """Live child processes of `pid`, from /proc (no psutil)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
 
 
 class Serve(ServeProcess):
@@ -196,7 +178,7 @@ def test_serve_runs_its_database_and_keeps_data_across_restarts(
     env = cli_env(ECG_DATA_DIR=str(data_dir), ECG_PORT=str(free_port()))
 
     with serving(env, http) as first:
-        assert len(first.database_pids) == 1, [cmdline(p) for p in children(first.process.pid)]
+        assert len(first.database_pids) == 1, first.output
         assert str(data_dir) in cmdline(first.database_pids[0])
         graphiql = http.get(f"{first.base_url}/graphql", headers={"accept": "text/html"})
         assert graphiql.status_code == 200, graphiql.text
