@@ -114,6 +114,7 @@ def serve(settings: Settings) -> int:
 async def _with_database(settings: Settings, action: str) -> int:
     from ecg_graphql.auth.service import ensure_first_admin
     from ecg_graphql.db.client import init_database, make_client, ping
+    from ecg_graphql.db.ecg_listing import repair_counts
     from ecg_graphql.db.embedded import EmbeddedDatabase
     from ecg_graphql.ecgs.service import backfill_insights, discard_orphan_chunks
 
@@ -155,6 +156,8 @@ async def _with_database(settings: Settings, action: str) -> int:
         elif action == "gc":
             removed = await discard_orphan_chunks()
             print(f"removed {removed} orphan signal chunks")
+            repaired = await repair_counts()
+            print(f"recounted ECGs: {repaired} owners' counters corrected")
     finally:
         await client.close()
         if embedded is not None:
@@ -174,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("export-schema", help="print the GraphQL SDL")
     sub.add_parser("backfill", help="compute analyses that stored ECGs lack or have outdated")
-    sub.add_parser("gc", help="remove signal chunks of uploads that never completed")
+    sub.add_parser(
+        "gc",
+        help="remove signal chunks of uploads that never completed; recount ECGs per owner",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "export-schema":

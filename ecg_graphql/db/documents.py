@@ -104,6 +104,18 @@ class SignalChunkDocument(Document):
         ]
 
 
+class EcgCountDocument(Document):
+    """Per owner (`_id` is the owner's id): how many ECGs they have, and bounds of their
+    dates. Kept in step with uploads and deletes by db/ecg_listing.py; `gc` repairs it."""
+
+    total: int = 0
+    min_date: datetime | None = None  # never above the oldest date (deletes leave it)
+    max_date: datetime | None = None  # never below the newest date
+
+    class Settings:
+        name = "ecg_counts"
+
+
 class RefreshTokenDocument(Document):
     """A refresh token, stored only as its SHA-256; single use, grouped in a family."""
 
@@ -142,6 +154,7 @@ DOCUMENT_MODELS: tuple[type[Document], ...] = (
     UserDocument,
     EcgDocument,
     SignalChunkDocument,
+    EcgCountDocument,
     RefreshTokenDocument,
     LoginFailureDocument,
 )
