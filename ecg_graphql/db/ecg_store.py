@@ -15,7 +15,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import WriteConcern
 
-from ecg_graphql.db import ecg_listing
+from ecg_graphql.db import ecg_listing, upload_store
 from ecg_graphql.db.documents import EcgDocument, SignalChunkDocument, utcnow
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,12 @@ async def find_ecg(owner_id: ObjectId, ecg_id: str) -> Row | None:
     row: Row | None = await EcgDocument.get_pymongo_collection().find_one(
         {"owner_id": owner_id, "ecg_id": ecg_id}
     )
+    return row
+
+
+async def find_ecg_by_object_id(ecg_object_id: ObjectId) -> Row | None:
+    """The ECG document with this _id (for background jobs, which hold no owner)."""
+    row: Row | None = await EcgDocument.get_pymongo_collection().find_one({"_id": ecg_object_id})
     return row
 
 
@@ -169,6 +175,8 @@ async def discard_orphan_windows(*, older_than_seconds: float) -> int:
             {"signal_id": {"$in": list(candidates)}}, projection={"signal_id": 1}
         )
     }
+    # Windows of open chunked uploads are referenced by their upload, not yet by an ECG.
+    referenced |= await upload_store.open_signal_ids()
     orphans = list(candidates - referenced)
     if not orphans:
         return 0

@@ -109,9 +109,12 @@ class Ecg:
                 )
                 for i, m in enumerate(doc.leads)
             ],
+            # A lead's insight appears once its zero crossings (a non-null field) are known:
+            # a chunked upload's ECG has none until its background analysis ran.
             insights=[
-                LeadInsight(lead=m.name, **lead_insight_values(doc, i))  # type: ignore[arg-type]
+                LeadInsight(lead=m.name, **values)  # type: ignore[arg-type]
                 for i, m in enumerate(doc.leads)
+                if (values := lead_insight_values(doc, i))["zero_crossings"] is not None
             ],
             analysis_status=doc.analysis_status,
             _document=doc,
