@@ -99,7 +99,8 @@ async def ensure_counts(owner_id: ObjectId) -> None:
     if key in _known:
         return
     if await collection.find_one({"_id": owner_id}, projection={"_id": 1}) is None:
-        values = await _tally(owner_id)
+        # Bounds only when known: `$min`/`$max` never replace a stored null (it sorts first).
+        values = {k: v for k, v in (await _tally(owner_id)).items() if v is not None}
         # DuplicateKeyError: a concurrent request created it first, with the same values.
         with contextlib.suppress(DuplicateKeyError):
             await collection.update_one({"_id": owner_id}, {"$setOnInsert": values}, upsert=True)
@@ -151,13 +152,22 @@ async def repair_counts() -> int:
         truth = actual.pop(row["_id"], {"total": 0, "min_date": None, "max_date": None})
         values = {key: truth[key] for key in ("total", "min_date", "max_date")}
         if any(row.get(key) != value for key, value in values.items()):
-            await counters.update_one({"_id": row["_id"]}, {"$set": values})
+            await counters.update_one({"_id": row["_id"]}, _set_known(values))
             changed += 1
     for owner_id, truth in actual.items():
         values = {key: truth[key] for key in ("total", "min_date", "max_date")}
-        await counters.update_one({"_id": owner_id}, {"$set": values}, upsert=True)
+        await counters.update_one({"_id": owner_id}, _set_known(values), upsert=True)
         changed += 1
     return changed
+
+
+def _set_known(values: Row) -> Row:
+    """An update setting the known values and removing unknown (None) bounds."""
+    update: Row = {"$set": {k: v for k, v in values.items() if v is not None}}
+    unknown = {k: "" for k, v in values.items() if v is None}
+    if unknown:
+        update["$unset"] = unknown
+    return update
 
 
 async def page_ecgs(

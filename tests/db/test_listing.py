@@ -62,6 +62,14 @@ async def walk(owner_id: ObjectId, first: int) -> list[str]:
 
 async def check(owner_id: ObjectId) -> None:
     expected = await reference(owner_id)
+    counter = await EcgCountDocument.get_pymongo_collection().find_one({"_id": owner_id})
+    assert counter is not None
+    dates = [row["date"] for row in await EcgDocument.get_pymongo_collection().find(
+        {"owner_id": owner_id}
+    ).to_list()]
+    # The bounds must hold every date and be known, or the windows cannot be sized.
+    assert counter["min_date"] <= min(dates)
+    assert counter["max_date"] >= max(dates)
     for first in (1, 3, 50, 100):
         assert await walk(owner_id, first) == expected, first
     assert await service.count_ecgs(owner_id=owner_id) == len(expected)
