@@ -1,4 +1,4 @@
-"""Command line: serve, create-admin, export-schema, backfill, gc."""
+"""Command line: serve, worker, create-admin, export-schema, backfill, gc."""
 
 from __future__ import annotations
 
@@ -114,7 +114,9 @@ def serve(settings: Settings) -> int:
 async def _with_database(settings: Settings, action: str) -> int:
     from ecg_graphql.auth.service import ensure_first_admin
     from ecg_graphql.db.client import init_database, make_client, ping
+    from ecg_graphql.db.ecg_listing import repair_counts
     from ecg_graphql.db.embedded import EmbeddedDatabase
+    from ecg_graphql.ecgs.large import discard_expired
     from ecg_graphql.ecgs.service import backfill_insights, discard_orphan_chunks
 
     embedded: EmbeddedDatabase | None = None
@@ -152,9 +154,23 @@ async def _with_database(settings: Settings, action: str) -> int:
         elif action == "backfill":
             updated = await backfill_insights()
             print(f"insights brought up to date on {updated} ECGs")
+        elif action == "worker":
+            from ecg_graphql.ecgs.analysis_jobs import run_worker
+            from ecg_graphql.logs import configure_logging
+
+            configure_logging()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await run_worker(stop)
         elif action == "gc":
             removed = await discard_orphan_chunks()
             print(f"removed {removed} orphan signal chunks")
+            expired = await discard_expired()
+            print(f"removed {expired} expired uploads with their samples")
+            repaired = await repair_counts()
+            print(f"recounted ECGs: {repaired} owners' counters corrected")
     finally:
         await client.close()
         if embedded is not None:
@@ -173,8 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         "or 'admin' with a random password printed once",
     )
     sub.add_parser("export-schema", help="print the GraphQL SDL")
+    sub.add_parser("worker", help="run background analysis jobs (any number, sharing the database)")
     sub.add_parser("backfill", help="compute analyses that stored ECGs lack or have outdated")
-    sub.add_parser("gc", help="remove signal chunks of uploads that never completed")
+    sub.add_parser(
+        "gc",
+        help="remove signal chunks of uploads that never completed; recount ECGs per owner",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "export-schema":

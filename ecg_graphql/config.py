@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     introspection: bool = True
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Analysis workers run inside each API process (0: only `python -m ecg_graphql worker`).
+    analysis_workers: int = Field(default=1, ge=0, le=16)
     login_max_failures_per_user: int = Field(default=10, ge=1)
     login_max_failures_per_address: int = Field(default=100, ge=1)
     login_failure_window_seconds: int = Field(default=300, ge=1)

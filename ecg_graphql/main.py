@@ -24,6 +24,7 @@ from ecg_graphql.config import Settings
 from ecg_graphql.db.client import Connection, ping
 from ecg_graphql.db.storage import MEBIBYTE, DiskGuard, guard_disk
 from ecg_graphql.db.supervisor import EmbeddedSupervisor
+from ecg_graphql.ecgs import analysis_jobs
 from ecg_graphql.limits import MaxBodySizeMiddleware, RejectWebSocketsMiddleware
 from ecg_graphql.web import exports, graphiql
 
@@ -113,9 +114,19 @@ def create_app(
             )
             watch = asyncio.create_task(supervisor.run(reconnect, on_give_up))
             watch.add_done_callback(_unsupervised(on_give_up))
+        # Background analysis of chunked uploads (ecgs/analysis_jobs.py), in this process.
+        stop_workers = asyncio.Event()
+        workers = [
+            asyncio.create_task(analysis_jobs.run_worker(stop_workers))
+            for _ in range(settings.analysis_workers)
+        ]
         try:
             yield
         finally:
+            stop_workers.set()
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
             if watch is not None:
                 watch.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -25,6 +25,8 @@ from ecg_graphql.api.extensions import AuditOperation, CachedParse, OneOperation
 from ecg_graphql.api.query_limits import MAX_ALIASES, MAX_DEPTH
 from ecg_graphql.api.scalars import SCALAR_MAP
 from ecg_graphql.api.shaping import ShapeErrors
+from ecg_graphql.api.uploads.mutations import UploadMutations
+from ecg_graphql.api.uploads.queries import UploadQueries
 from ecg_graphql.api.users.mutations import UserMutations
 from ecg_graphql.api.users.queries import UserQueries
 
@@ -34,8 +36,10 @@ CACHED_DOCUMENTS = 256
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "build_schema"]
 
 # One class per domain of the schema (api/<domain>/), merged into the root types.
-Query = merge_types("Query", (UserQueries, EcgQueries))
-Mutation = merge_types("Mutation", (UserMutations, EcgMutations, EcgImportMutations))
+Query = merge_types("Query", (UserQueries, EcgQueries, UploadQueries))
+Mutation = merge_types(
+    "Mutation", (UserMutations, EcgMutations, EcgImportMutations, UploadMutations)
+)
 
 
 class EcgSchema(strawberry.Schema):

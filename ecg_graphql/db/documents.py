@@ -104,6 +104,72 @@ class SignalChunkDocument(Document):
         ]
 
 
+class EcgCountDocument(Document):
+    """Per owner (`_id` is the owner's id): how many ECGs they have, and bounds of their
+    dates. Kept in step with uploads and deletes by db/ecg_listing.py; `gc` repairs it."""
+
+    total: int = 0
+    min_date: datetime | None = None  # never above the oldest date (deletes leave it)
+    max_date: datetime | None = None  # never below the newest date
+
+    class Settings:
+        name = "ecg_counts"
+
+
+class EcgUploadDocument(Document):
+    """An open chunked upload (ecgs/large.py): the ECG it will become, and which chunks
+    arrived (with a digest of each, so a resend can be told from a different chunk). Its
+    samples are written straight into the signal windows of `signal_id`; the ECG document
+    that makes them visible is written by `finishEcgUpload`."""
+
+    owner_id: ObjectId
+    ecg_id: str
+    date: datetime
+    sampling_rate: float | None = None
+    units_per_mv: float | None = None
+    signal_id: ObjectId
+    leads: list[dict[str, Any]]  # name, number_of_samples, units_per_mv
+    chunk_samples: int
+    chunk_count: int
+    received: list[int] = Field(default_factory=list)
+    digests: dict[str, str] = Field(default_factory=dict)  # seq -> sha256 of the chunk
+    wide: list[int] = Field(default_factory=list)  # leads with a chunk that needed int32
+    state: str = "open"  # open | finishing
+    finishing_since: datetime | None = None
+    expires_at: datetime  # 24 h after the last chunk (or the start)
+
+    model_config = {"arbitrary_types_allowed": True}  # noqa: RUF012  (pydantic config)
+
+    class Settings:
+        name = "ecg_uploads"
+        indexes = [  # noqa: RUF012
+            IndexModel([("owner_id", pymongo.ASCENDING)], name="owner"),
+            IndexModel([("expires_at", pymongo.ASCENDING)], name="expires"),
+        ]
+
+
+class AnalysisJobDocument(Document):
+    """The background analysis of one ECG (insights/jobs.py): `_id` is the ECG document's
+    id. A worker claims it by setting `lease_until` in the future; it renews the lease while
+    working (heartbeats), and another worker takes it over once the lease has run out."""
+
+    state: str = "queued"  # queued | running | done | failed
+    attempts: int = 0
+    worker: str | None = None
+    lease_until: datetime | None = None
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+    class Settings:
+        name = "analysis_jobs"
+        indexes = [  # noqa: RUF012
+            IndexModel(
+                [("state", pymongo.ASCENDING), ("lease_until", pymongo.ASCENDING)], name="claim"
+            ),
+        ]
+
+
 class RefreshTokenDocument(Document):
     """A refresh token, stored only as its SHA-256; single use, grouped in a family."""
 
@@ -142,6 +208,9 @@ DOCUMENT_MODELS: tuple[type[Document], ...] = (
     UserDocument,
     EcgDocument,
     SignalChunkDocument,
+    EcgCountDocument,
+    EcgUploadDocument,
+    AnalysisJobDocument,
     RefreshTokenDocument,
     LoginFailureDocument,
 )

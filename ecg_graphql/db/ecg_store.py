@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import DESCENDING, WriteConcern
+from pymongo import WriteConcern
 
+from ecg_graphql.db import ecg_listing, upload_store
 from ecg_graphql.db.documents import EcgDocument, SignalChunkDocument, utcnow
 
 logger = logging.getLogger(__name__)
 
 # Window documents (<= 4 MiB each) per insert command: bounds one command's size.
 INSERT_BATCH = 4
-NEWEST_FIRST = [("date", DESCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
 Row = dict[str, Any]
 
 
@@ -53,9 +53,12 @@ async def discard_windows(signal_id: ObjectId) -> None:
 
 
 async def insert_ecg(document: EcgDocument) -> Row:
-    """Store the ECG document (durably: j:true); the stored row. Raises DuplicateKeyError."""
+    """Store the ECG document (durably: j:true) and count it; the stored row.
+    Raises DuplicateKeyError."""
     record = document.model_dump(by_alias=True, exclude={"id", "revision_id"})
+    await ecg_listing.ensure_counts(document.owner_id)
     result = await EcgDocument.get_pymongo_collection().insert_one(record)
+    await ecg_listing.counted_insert(document.owner_id, document.date)
     return {**record, "_id": result.inserted_id}
 
 
@@ -89,41 +92,35 @@ async def find_ecg(owner_id: ObjectId, ecg_id: str) -> Row | None:
     return row
 
 
+async def find_ecg_by_object_id(ecg_object_id: ObjectId) -> Row | None:
+    """The ECG document with this _id (for background jobs, which hold no owner)."""
+    row: Row | None = await EcgDocument.get_pymongo_collection().find_one({"_id": ecg_object_id})
+    return row
+
+
 async def page_ecgs(
     owner_id: ObjectId, *, after: tuple[datetime, datetime, ObjectId] | None, limit: int
 ) -> list[Row]:
     """Up to `limit` of the owner's ECGs, newest date first (ties: newest upload first),
-    strictly after the (date, created_at, _id) position `after`."""
-    query: dict[str, Any] = {"owner_id": owner_id}
-    if after is not None:
-        date, created, oid = after
-        query["$or"] = [
-            {"date": {"$lt": date}},
-            {"date": date, "created_at": {"$lt": created}},
-            {"date": date, "created_at": created, "_id": {"$lt": oid}},
-        ]
-    rows: list[Row] = (
-        await EcgDocument.get_pymongo_collection()
-        .find(query)
-        .sort(NEWEST_FIRST)
-        .limit(limit)
-        .to_list()
-    )
-    return rows
+    strictly after the (date, created_at, _id) position `after` (in date windows: see
+    db/ecg_listing.py)."""
+    return await ecg_listing.page_ecgs(owner_id, after=after, limit=limit)
 
 
 async def count_ecgs(owner_id: ObjectId) -> int:
-    """How many ECGs the owner has."""
-    return await EcgDocument.find({"owner_id": owner_id}).count()
+    """How many ECGs the owner has (their counter document)."""
+    return (await ecg_listing.owner_counts(owner_id)).count
 
 
 async def delete_ecg(owner_id: ObjectId, ecg_id: str) -> bool:
     """Delete the owner's ECG, then its windows; False when there is no such ECG."""
+    await ecg_listing.ensure_counts(owner_id)
     deleted = await EcgDocument.get_pymongo_collection().find_one_and_delete(
         {"owner_id": owner_id, "ecg_id": ecg_id}, projection={"signal_id": 1}
     )
     if deleted is None:
         return False
+    await ecg_listing.counted_delete(owner_id)
     # The ECG is already invisible; its windows go next (an interruption leaves orphans for gc).
     await SignalChunkDocument.get_pymongo_collection().delete_many(
         {"signal_id": deleted["signal_id"]}
@@ -178,6 +175,8 @@ async def discard_orphan_windows(*, older_than_seconds: float) -> int:
             {"signal_id": {"$in": list(candidates)}}, projection={"signal_id": 1}
         )
     }
+    # Windows of open chunked uploads are referenced by their upload, not yet by an ECG.
+    referenced |= await upload_store.open_signal_ids()
     orphans = list(candidates - referenced)
     if not orphans:
         return 0

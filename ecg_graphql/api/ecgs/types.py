@@ -126,9 +126,13 @@ class Ecg:
                 )
                 for i, m in enumerate(doc.leads)
             ],
+            # A lead's insight appears once its zero crossings (a non-null field) are known:
+            # a chunked upload's ECG has none until its background analysis ran.
             insights=[
-                LeadInsight(lead=m.name, **dict(zip(LEAD_INSIGHT_FIELDS, row, strict=True)))  # type: ignore[arg-type]
+                LeadInsight(lead=m.name, **values)  # type: ignore[arg-type]
                 for m, row in zip(doc.leads, lead_insight_rows(doc), strict=True)
+                if (values := dict(zip(LEAD_INSIGHT_FIELDS, row, strict=True)))["zero_crossings"]
+                is not None
             ],
             analysis_status=doc.analysis_status,
             _document=doc,

@@ -1,0 +1,1 @@
+"""GraphQL domain of chunked (large, Holter) uploads."""
