@@ -61,8 +61,8 @@ class Counts:
 
 def _counters() -> AsyncCollection[Row]:
     base: AsyncCollection[Row] = EcgCountDocument.get_pymongo_collection()
-    # Derived data, rebuilt by `gc`: the ECG document's own j:true write is the durable one,
-    # and the next journaled write flushes this one too.
+    # Derived data, rebuilt by `gc`: counts are written just before the ECG document's own
+    # j:true insert, which flushes the journal past them.
     concern = {**base.write_concern.document, "j": False}
     return base.with_options(write_concern=WriteConcern(**concern))
 
@@ -103,12 +103,16 @@ async def ensure_counts(owner_id: ObjectId) -> None:
         values = {k: v for k, v in (await _tally(owner_id)).items() if v is not None}
         # DuplicateKeyError: a concurrent request created it first, with the same values.
         with contextlib.suppress(DuplicateKeyError):
-            await collection.update_one({"_id": owner_id}, {"$setOnInsert": values}, upsert=True)
+            # Journaled: the counts that follow build on it.
+            await EcgCountDocument.get_pymongo_collection().update_one(
+                {"_id": owner_id}, {"$setOnInsert": values}, upsert=True
+            )
     _known.add(key)
 
 
 async def counted_insert(owner_id: ObjectId, date: datetime) -> None:
-    """Count one more ECG of the owner (after its document is stored)."""
+    """Count one more ECG of the owner, just before its document is stored (journaled by
+    that insert)."""
     await _counters().update_one(
         {"_id": owner_id},
         {"$inc": {"total": 1}, "$min": {"min_date": date}, "$max": {"max_date": date}},
@@ -116,8 +120,11 @@ async def counted_insert(owner_id: ObjectId, date: datetime) -> None:
 
 
 async def counted_delete(owner_id: ObjectId) -> None:
-    """Count one ECG fewer (after its document is deleted); the date bounds stay bounds."""
-    await _counters().update_one({"_id": owner_id}, {"$inc": {"total": -1}})
+    """Count one ECG fewer (after its document is deleted); the date bounds stay bounds.
+    Journaled: no later write of the same request would flush it."""
+    await EcgCountDocument.get_pymongo_collection().update_one(
+        {"_id": owner_id}, {"$inc": {"total": -1}}
+    )
 
 
 async def owner_counts(owner_id: ObjectId) -> Counts:

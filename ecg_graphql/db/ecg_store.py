@@ -14,6 +14,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import WriteConcern
+from pymongo.errors import DuplicateKeyError
 
 from ecg_graphql.db import ecg_listing, upload_store
 from ecg_graphql.db.documents import EcgDocument, SignalChunkDocument, utcnow
@@ -57,8 +58,16 @@ async def insert_ecg(document: EcgDocument) -> Row:
     Raises DuplicateKeyError."""
     record = document.model_dump(by_alias=True, exclude={"id", "revision_id"})
     await ecg_listing.ensure_counts(document.owner_id)
-    result = await EcgDocument.get_pymongo_collection().insert_one(record)
+    # Counted first, without waiting for the journal: the ECG's own j:true insert flushes
+    # the journal past the count, so the count is on disk whenever the ECG is.
     await ecg_listing.counted_insert(document.owner_id, document.date)
+    try:
+        result = await EcgDocument.get_pymongo_collection().insert_one(record)
+    except DuplicateKeyError:
+        # Certainly not stored: take the count back. (Any other failure may have stored it,
+        # a lost reply: the count stays, and `gc` recounts if it was not.)
+        await ecg_listing.counted_delete(document.owner_id)
+        raise
     return {**record, "_id": result.inserted_id}
 
 
