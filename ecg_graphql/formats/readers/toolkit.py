@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ecgdatakit.parsing.parser import Parser
 
 from ecg_graphql.formats.readers.base import (
@@ -60,12 +61,13 @@ def read_single(
     file: InputFile,
     suffix: str,
     exact_rate: Callable[[dict[str, Any], int], float | None] | None = None,
+    padding: float | None = None,
 ) -> ParsedEcg:
     """Parse one self-contained file with `parser` (in a private temporary folder)."""
     with tempfile.TemporaryDirectory(prefix="ecg-import-") as folder:
         path = Path(folder) / f"ecg{suffix}"
         path.write_bytes(file.data)
-        return read_path(parser, fmt, path, file.index, exact_rate)
+        return read_path(parser, fmt, path, file.index, exact_rate, padding)
 
 
 def read_path(
@@ -74,6 +76,7 @@ def read_path(
     path: Path,
     index: int,
     exact_rate: Callable[[dict[str, Any], int], float | None] | None = None,
+    padding: float | None = None,
 ) -> ParsedEcg:
     """Parse the file at `path` with `parser`; any failure is UnreadableFile for `index`."""
     try:
@@ -87,7 +90,7 @@ def read_path(
         raise UnreadableFile(
             index, f"{fmt}: the file is truncated or corrupt ({_why(error)})."
         ) from None
-    return convert(record, fmt, index, exact_rate)
+    return convert(record, fmt, index, exact_rate, padding)
 
 
 def _why(error: BaseException) -> str:
@@ -101,8 +104,12 @@ def convert(
     fmt: str,
     index: int,
     exact_rate: Callable[[dict[str, Any], int], float | None] | None = None,
+    padding: float | None = None,
 ) -> ParsedEcg:
-    """The ECG leads of an ecgdatakit record, baseline removed, gain in counts per mV."""
+    """The ECG leads of an ecgdatakit record, baseline removed, gain in counts per mV.
+
+    `padding` is the raw value the file stores where ecgdatakit gives NaN (DICOM marks every
+    sample equal to Waveform Padding Value so); None leaves NaN, which is then refused."""
     leads: list[ParsedLead] = []
     rates: set[int] = set()
     for position, lead in enumerate(record.leads):
@@ -117,7 +124,10 @@ def convert(
         if unit is not None and resolution > 0:
             gain = invert(resolution * MICROVOLTS[unit] / 1000.0)
             zero = zero_counts(float(lead.offset) / resolution, index, name)
-        samples = as_int_samples(lead.samples, index, name)
+        values = lead.samples
+        if padding is not None:
+            values = np.where(np.isnan(values), padding, values)
+        samples = as_int_samples(values, index, name)
         if zero:
             samples = samples + zero
         rates.add(int(lead.sampling_rate))
