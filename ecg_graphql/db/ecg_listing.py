@@ -33,6 +33,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import WriteConcern
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -61,8 +62,8 @@ class Counts:
 
 def _counters() -> AsyncCollection[Row]:
     base: AsyncCollection[Row] = EcgCountDocument.get_pymongo_collection()
-    # Derived data, rebuilt by `gc`: counts are written just before the ECG document's own
-    # j:true insert, which flushes the journal past them.
+    # Reads, and the counter's creation: counts change in the transaction of the ECG
+    # document they count (db/ecg_store.py); `gc` rebuilds them all the same.
     concern = {**base.write_concern.document, "j": False}
     return base.with_options(write_concern=WriteConcern(**concern))
 
@@ -110,20 +111,28 @@ async def ensure_counts(owner_id: ObjectId) -> None:
     _known.add(key)
 
 
-async def counted_insert(owner_id: ObjectId, date: datetime) -> None:
-    """Count one more ECG of the owner, just before its document is stored (journaled by
-    that insert)."""
-    await _counters().update_one(
+async def counted_insert(
+    owner_id: ObjectId, date: datetime, session: AsyncClientSession | None = None
+) -> None:
+    """Count one more ECG of the owner (in the transaction that stores it)."""
+    await EcgCountDocument.get_pymongo_collection().update_one(
         {"_id": owner_id},
         {"$inc": {"total": 1}, "$min": {"min_date": date}, "$max": {"max_date": date}},
+        session=session,
     )
 
 
-async def counted_delete(owner_id: ObjectId) -> None:
-    """Count one ECG fewer (after its document is deleted); the date bounds stay bounds.
-    Journaled: no later write of the same request would flush it."""
+async def counted_delete(owner_id: ObjectId, session: AsyncClientSession | None = None) -> None:
+    """Count one ECG fewer (in the transaction that deletes it); the date bounds stay bounds."""
     await EcgCountDocument.get_pymongo_collection().update_one(
-        {"_id": owner_id}, {"$inc": {"total": -1}}
+        {"_id": owner_id}, {"$inc": {"total": -1}}, session=session
+    )
+
+
+async def flush_journal() -> None:
+    """A small journaled write: once it is acknowledged, every earlier write is on disk."""
+    await EcgCountDocument.get_pymongo_collection().update_one(
+        {"_id": "journal"}, {"$inc": {"flushes": 1}}, upsert=True
     )
 
 

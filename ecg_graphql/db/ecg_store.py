@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from pymongo import WriteConcern
-from pymongo.errors import DuplicateKeyError
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import OperationFailure
 
 from ecg_graphql.db import ecg_listing, upload_store
 from ecg_graphql.db.documents import EcgDocument, SignalChunkDocument, utcnow
@@ -22,6 +24,14 @@ from ecg_graphql.db.documents import EcgDocument, SignalChunkDocument, utcnow
 logger = logging.getLogger(__name__)
 
 # Window documents (<= 4 MiB each) per insert command: bounds one command's size.
+ILLEGAL_OPERATION = 20  # "Transaction numbers are only allowed on a replica set member"
+WRITE_CONFLICT = 112
+TRANSACTION_ATTEMPTS = 30
+_transactions = True
+
+
+T = TypeVar("T")
+
 INSERT_BATCH = 4
 Row = dict[str, Any]
 
@@ -53,22 +63,52 @@ async def discard_windows(signal_id: ObjectId) -> None:
         logger.warning("could not remove chunks of failed upload signal_id=%s", signal_id)
 
 
+async def _atomically(write: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
+    """`write` in a journaled transaction, so an ECG document and its owner's count change
+    together or not at all (a killed database can tear neither apart). A write conflict (two
+    uploads counting at once) is retried a few times; any other failure is the caller's at
+    once, so an outage still fails fast. Plain writes (session None) on a server without
+    transactions, a standalone mongod."""
+    global _transactions  # learned once per process
+    if _transactions:
+        client = EcgDocument.get_pymongo_collection().database.client
+        async with client.start_session() as session:
+            for attempt in range(TRANSACTION_ATTEMPTS):
+                try:
+                    async with await session.start_transaction(
+                        write_concern=WriteConcern(j=True)
+                    ):
+                        result = await write(session)
+                except OperationFailure as error:
+                    if error.code == ILLEGAL_OPERATION:
+                        _transactions = False
+                        break
+                    if error.code == WRITE_CONFLICT and attempt + 1 < TRANSACTION_ATTEMPTS:
+                        # Jittered backoff: conflicting uploads of one owner retry apart.
+                        await asyncio.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # noqa: S311  (jitter, not a secret)
+                        continue
+                    raise
+                # SecantusDB acknowledges a commit before its journal holds it (measured:
+                # SIGKILL lost committed uploads). A plain j:true write flushes the journal
+                # past the commit, so success still means on disk.
+                await ecg_listing.flush_journal()
+                return result
+    return await write(None)
+
+
 async def insert_ecg(document: EcgDocument) -> Row:
-    """Store the ECG document (durably: j:true) and count it; the stored row.
-    Raises DuplicateKeyError."""
+    """Store the ECG document and count it, atomically and durably; the stored row.
+    Raises DuplicateKeyError (then nothing is stored or counted)."""
     record = document.model_dump(by_alias=True, exclude={"id", "revision_id"})
     await ecg_listing.ensure_counts(document.owner_id)
-    # Counted first, without waiting for the journal: the ECG's own j:true insert flushes
-    # the journal past the count, so the count is on disk whenever the ECG is.
-    await ecg_listing.counted_insert(document.owner_id, document.date)
-    try:
-        result = await EcgDocument.get_pymongo_collection().insert_one(record)
-    except DuplicateKeyError:
-        # Certainly not stored: take the count back. (Any other failure may have stored it,
-        # a lost reply: the count stays, and `gc` recounts if it was not.)
-        await ecg_listing.counted_delete(document.owner_id)
-        raise
-    return {**record, "_id": result.inserted_id}
+
+    async def write(session: AsyncClientSession | None) -> ObjectId:
+        result = await EcgDocument.get_pymongo_collection().insert_one(record, session=session)
+        await ecg_listing.counted_insert(document.owner_id, document.date, session)
+        inserted: ObjectId = result.inserted_id
+        return inserted
+
+    return {**record, "_id": await _atomically(write)}
 
 
 async def ecg_stored(document: EcgDocument) -> bool | None:
@@ -122,14 +162,21 @@ async def count_ecgs(owner_id: ObjectId) -> int:
 
 
 async def delete_ecg(owner_id: ObjectId, ecg_id: str) -> bool:
-    """Delete the owner's ECG, then its windows; False when there is no such ECG."""
+    """Delete the owner's ECG (uncounting it atomically), then its windows; False when there
+    is no such ECG."""
     await ecg_listing.ensure_counts(owner_id)
-    deleted = await EcgDocument.get_pymongo_collection().find_one_and_delete(
-        {"owner_id": owner_id, "ecg_id": ecg_id}, projection={"signal_id": 1}
-    )
+
+    async def write(session: AsyncClientSession | None) -> Row | None:
+        found: Row | None = await EcgDocument.get_pymongo_collection().find_one_and_delete(
+            {"owner_id": owner_id, "ecg_id": ecg_id}, projection={"signal_id": 1}, session=session
+        )
+        if found is not None:
+            await ecg_listing.counted_delete(owner_id, session)
+        return found
+
+    deleted = await _atomically(write)
     if deleted is None:
         return False
-    await ecg_listing.counted_delete(owner_id)
     # The ECG is already invisible; its windows go next (an interruption leaves orphans for gc).
     await SignalChunkDocument.get_pymongo_collection().delete_many(
         {"signal_id": deleted["signal_id"]}
