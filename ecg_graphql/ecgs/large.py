@@ -34,12 +34,10 @@ from ecg_graphql.ecgs.validation import (
     INT32_MIN,
     LEAD_NAME,
     MAX_LEADS,
-    MIN_LEADS,
     _check_gain,
-    _check_id,
-    _check_rate,
     as_utc,
     canonical_lead_name,
+    header_issues,
 )
 from ecg_graphql.errors import FieldIssue, ValidationFailed
 
@@ -109,12 +107,7 @@ def chunk_samples_for(leads: int, max_body_bytes: int) -> int:
 
 
 def _validate_start(upload: LargeUpload) -> list[FieldIssue]:
-    issues: list[FieldIssue] = []
-    _check_id(upload.id, issues)
-    _check_rate(upload.sampling_rate, issues)
-    _check_gain(upload.units_per_mv, "unitsPerMillivolt", issues)
-    if not MIN_LEADS <= len(upload.leads) <= MAX_LEADS:
-        issues.append(FieldIssue("leads", f"An ECG has {MIN_LEADS} to {MAX_LEADS} leads."))
+    issues = header_issues(upload.id, upload.sampling_rate, upload.units_per_mv, len(upload.leads))
     seen: set[str] = set()
     total = 0
     for i, lead in enumerate(upload.leads[: MAX_LEADS + 1]):
@@ -201,9 +194,7 @@ def _expected(row: dict[str, object], seq: int) -> list[int]:
     leads = row["leads"]
     assert isinstance(window, int)  # noqa: S101
     assert isinstance(leads, list)  # noqa: S101
-    return [
-        max(0, min(window, int(lead["number_of_samples"]) - seq * window)) for lead in leads
-    ]
+    return [max(0, min(window, int(lead["number_of_samples"]) - seq * window)) for lead in leads]
 
 
 def _pack_chunk(
@@ -290,9 +281,7 @@ async def append_chunk(
         stored = await upload_store.window(row["signal_id"], seq)
         if stored is None or _digest(stored, expected) != digest:
             raise _differs(seq)
-    updated = await upload_store.record_chunk(
-        oid, owner_id, seq, digest, wide, utcnow() + EXPIRY
-    )
+    updated = await upload_store.record_chunk(oid, owner_id, seq, digest, wide, utcnow() + EXPIRY)
     if updated is None:
         if inserted:
             await upload_store.delete_window(row["signal_id"], seq)

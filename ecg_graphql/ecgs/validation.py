@@ -112,9 +112,7 @@ def _check_rate(rate: float | None, issues: list[FieldIssue]) -> None:
     if rate is None:
         return
     if not math.isfinite(rate) or not 0 < rate <= MAX_SAMPLING_RATE:
-        issues.append(
-            FieldIssue("samplingRate", "Sampling rate must be > 0 and <= 100000 Hz.")
-        )
+        issues.append(FieldIssue("samplingRate", "Sampling rate must be > 0 and <= 100000 Hz."))
 
 
 def _check_gain(gain: float | None, field: str, issues: list[FieldIssue]) -> None:
@@ -124,15 +122,23 @@ def _check_gain(gain: float | None, field: str, issues: list[FieldIssue]) -> Non
         issues.append(FieldIssue(field, "Units per millivolt must be > 0 and <= 1000000."))
 
 
+def header_issues(
+    ecg_id: str | None, rate: float | None, units_per_mv: float | None, lead_count: int
+) -> list[FieldIssue]:
+    """What is wrong with an ECG's id, sampling rate, gain and number of leads (the rules
+    every way in shares: JSON upload, chunked upload, import)."""
+    issues: list[FieldIssue] = []
+    _check_id(ecg_id, issues)
+    _check_rate(rate, issues)
+    _check_gain(units_per_mv, "unitsPerMillivolt", issues)
+    if not MIN_LEADS <= lead_count <= MAX_LEADS:
+        issues.append(FieldIssue("leads", f"An ECG has {MIN_LEADS} to {MAX_LEADS} leads."))
+    return issues
+
+
 def validate_ecg(upload: EcgUpload) -> ValidEcg:
     """Check every rule of an upload; raise ValidationFailed listing all violations."""
-    issues: list[FieldIssue] = []
-    _check_id(upload.id, issues)
-    _check_rate(upload.sampling_rate, issues)
-    _check_gain(upload.units_per_mv, "unitsPerMillivolt", issues)
-    if not MIN_LEADS <= len(upload.leads) <= MAX_LEADS:
-        issues.append(FieldIssue("leads", f"An ECG has {MIN_LEADS} to {MAX_LEADS} leads."))
-
+    issues = header_issues(upload.id, upload.sampling_rate, upload.units_per_mv, len(upload.leads))
     seen: set[str] = set()
     leads: list[LeadSignal] = []
     # Past the cap, leads are not inspected: the error above already rejects the input.
