@@ -20,13 +20,14 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import uuid
 from datetime import timedelta
 
 from bson import ObjectId
 
 from ecg_graphql.db import ecg_store, job_store, upload_store
-from ecg_graphql.ecgs.service import StoredEcg, read_signal
+from ecg_graphql.ecgs.service import StoredEcg, stored_source
 from ecg_graphql.insights import runner
 
 logger = logging.getLogger(__name__)
@@ -59,19 +60,27 @@ async def enqueue_stale(*, registry: runner.Registry = runner.DEFAULT) -> int:
 
 
 async def analyse(document: StoredEcg, *, registry: runner.Registry = runner.DEFAULT) -> None:
-    """Compute and store what the ECG lacks (reads its signal, runs off the event loop)."""
+    """Compute and store what the ECG lacks, off the event loop. An ECG above
+    `registry.stream_above` samples is never read whole: the analyses read it window by
+    window (`runner.run_source`), so a 24 h Holter recording takes memory of a few windows."""
     names = runner.stale(document.insights, document.analyses, registry)
     if not names:
         return
-    signal = await read_signal(document)
-    results = await asyncio.to_thread(
-        runner.run,
-        signal,
-        ecg_id=document.ecg_id,
-        stored=document.analyses,
-        only=names,
-        registry=registry,
-    )
+    abandoned = threading.Event()
+    source = stored_source(document, asyncio.get_running_loop(), abandoned=abandoned)
+    try:
+        results = await asyncio.to_thread(
+            runner.run_source,
+            source,
+            ecg_id=document.ecg_id,
+            stored=document.analyses,
+            stored_leads=document.insights,
+            only=names,
+            registry=registry,
+        )
+    except BaseException:
+        abandoned.set()  # a cancelled job's thread stops at its next read
+        raise
     await ecg_store.update_ecg(document.id, results.as_update())
 
 
