@@ -11,6 +11,9 @@ the lease is still this worker's, so a job is never done twice at the same time.
 Why not a job library: the maintained ones for asyncio need Redis or PostgreSQL (arq, taskiq
 brokers, procrastinate), and the MongoDB ones are synchronous or unmaintained; the queue
 needs only a claim, a renewal and a settle, each one find-and-modify on MongoDB.
+
+The backfill (`python -m ecg_graphql backfill`) goes through the same jobs: it queues the
+stale ECGs and works as one more worker until none is left (`backfill`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import socket
 import threading
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bson import ObjectId
@@ -140,6 +144,30 @@ async def run_one(worker: str, *, registry: runner.Registry = runner.DEFAULT) ->
         return True
     await job_store.settle(job_id, worker, {"state": "done", "error": None})
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    """What a backfill did: ECGs queued, and jobs this process ran itself."""
+
+    queued: int
+    analysed: int
+
+
+async def backfill(
+    *, registry: runner.Registry = runner.DEFAULT, enqueue_only: bool = False
+) -> Backfill:
+    """Queue a job for every stale ECG (`enqueue_stale`), then run jobs here until none is
+    left to claim, as one more worker: with no worker running, this process does them all;
+    with workers running, they share the jobs through the same claims and leases (a job is
+    never run twice at once). `enqueue_only` leaves them all to the workers."""
+    queued = await enqueue_stale(registry=registry)
+    analysed = 0
+    if not enqueue_only:
+        name = f"backfill:{worker_name()}"
+        while await run_one(name, registry=registry):
+            analysed += 1
+    return Backfill(queued, analysed)
 
 
 async def run_worker(stop: asyncio.Event, *, name: str | None = None) -> None:

@@ -313,33 +313,6 @@ class AnalysisAbandoned(ReadFailed):
     """An analysis reading a stored ECG was given up (its job lost its lease, or stopped)."""
 
 
-async def backfill_insights(*, registry: runner.Registry = runner.DEFAULT) -> int:
-    """Compute what stored ECGs lack, have at an older version, or failed, and only that;
-    returns how many ECGs were updated.
-
-    Reads one ECG's samples at a time, so memory stays bounded by the largest ECG.
-    """
-    updated = 0
-    async for row in ecg_store.ecgs_matching(runner.stale_query(registry)):
-        document = StoredEcg.from_row(row)
-        names = runner.stale(document.insights, document.analyses, registry)
-        if not names:
-            continue
-        signal = await read_signal(document)
-        results = await asyncio.to_thread(
-            runner.run,
-            signal,
-            ecg_id=document.ecg_id,
-            stored=document.analyses,
-            stored_leads=document.insights,
-            only=names,
-            registry=registry,
-        )
-        await ecg_store.update_ecg(document.id, results.as_update())
-        updated += 1
-    return updated
-
-
 async def discard_orphan_chunks(*, older_than_seconds: float = 3600.0) -> int:
     """Remove chunks whose upload never completed (no ECG refers to them); returns how many."""
     return await ecg_store.discard_orphan_windows(older_than_seconds=older_than_seconds)
