@@ -12,7 +12,12 @@ import numpy.typing as npt
 import pytest
 from bson import ObjectId
 
-from ecg_graphql.db.documents import EcgDocument, utcnow
+from ecg_graphql.db.documents import (
+    AnalysisJobDocument,
+    EcgDocument,
+    SignalChunkDocument,
+    utcnow,
+)
 from ecg_graphql.ecgs import analysis_jobs, large, service
 from ecg_graphql.ecgs.validation import EcgUpload, LeadUpload
 from ecg_graphql.insights import runner
@@ -140,3 +145,23 @@ async def test_a_jobs_memory_does_not_grow_with_the_ecg(api: Api) -> None:
     assert long - short < 0.1 * signal_bytes  # streaming: 4x the ECG, about the same peak
     assert long < 1.25 * short
     # Measured: 7.2 and 7.2 MB streamed; 7.9 and 29.8 MB whole (13.8 MB of samples).
+
+
+async def test_a_signal_that_cannot_be_read_retries_the_job_not_the_analyses(api: Api) -> None:
+    ecg = await chunked("unreadable", tiled(600))
+    row = await EcgDocument.get_pymongo_collection().find_one({"_id": ecg})
+    assert row is not None
+    # Windows gone from under the job (as a database that fails mid-read): not the analyses'
+    # fault, so nothing is recorded as a failed analysis and the job is queued again.
+    await SignalChunkDocument.get_pymongo_collection().delete_many(
+        {"signal_id": row["signal_id"], "seq": {"$gte": 1}}
+    )
+    streamed = runner.Registry(stream_above=0)
+    assert await analysis_jobs.run_one("test-worker", registry=streamed)
+    job = await AnalysisJobDocument.get_pymongo_collection().find_one({"_id": ecg})
+    assert job is not None
+    assert (job["state"], job["error"]) == ("queued", "ReadFailed")
+    row = await EcgDocument.get_pymongo_collection().find_one({"_id": ecg})
+    assert row is not None
+    assert (row["insights"], row["analyses"]) == ({}, {})
+    assert service.StoredEcg.from_row(row).analysis_status == "PENDING"
