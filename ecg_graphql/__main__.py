@@ -111,13 +111,13 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-async def _with_database(settings: Settings, action: str) -> int:
+async def _with_database(settings: Settings, action: str, *, enqueue_only: bool = False) -> int:
     from ecg_graphql.auth.service import ensure_first_admin
     from ecg_graphql.db.client import init_database, make_client, ping
     from ecg_graphql.db.ecg_listing import repair_counts
     from ecg_graphql.db.embedded import EmbeddedDatabase
     from ecg_graphql.ecgs.large import discard_expired
-    from ecg_graphql.ecgs.service import backfill_insights, discard_orphan_chunks
+    from ecg_graphql.ecgs.service import discard_orphan_chunks
 
     embedded: EmbeddedDatabase | None = None
     url = settings.mongodb_url
@@ -152,8 +152,10 @@ async def _with_database(settings: Settings, action: str) -> int:
             else:
                 print("Admin present; nothing changed.")
         elif action == "backfill":
-            updated = await backfill_insights()
-            print(f"insights brought up to date on {updated} ECGs")
+            from ecg_graphql.ecgs.analysis_jobs import backfill
+
+            done = await backfill(enqueue_only=enqueue_only)
+            print(f"queued {done.queued} ECGs with stale analyses; analysed {done.analysed} here")
         elif action == "worker":
             from ecg_graphql.ecgs.analysis_jobs import run_worker
             from ecg_graphql.logs import configure_logging
@@ -190,7 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("export-schema", help="print the GraphQL SDL")
     sub.add_parser("worker", help="run background analysis jobs (any number, sharing the database)")
-    sub.add_parser("backfill", help="compute analyses that stored ECGs lack or have outdated")
+    backfill = sub.add_parser(
+        "backfill",
+        help="queue jobs for stored ECGs whose analyses are missing, outdated or failed, "
+        "and run them here alongside any workers",
+    )
+    backfill.add_argument(
+        "--enqueue-only", action="store_true", help="only queue the jobs; workers run them"
+    )
     sub.add_parser(
         "gc",
         help="remove signal chunks of uploads that never completed; recount ECGs per owner",
@@ -205,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     if args.command == "serve":
         return serve(settings)
-    return asyncio.run(_with_database(settings, args.command))
+    return asyncio.run(
+        _with_database(settings, args.command, enqueue_only=getattr(args, "enqueue_only", False))
+    )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,20 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # Keyed by id() of the memoised grouped field set, kept alive beside its plan.
         self._plans: dict[int, tuple[GroupedFieldSet, list[_PlanItem] | None]] = {}
 
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """The response, and then the context lets go of its own bound methods.
+
+        graphql-core's context holds `async_helpers`, built from its own bound methods: a
+        reference cycle that keeps the context, and with it every variable value, alive until
+        the garbage collector's rare full pass. For appendEcgChunk that is some 10 MB of
+        samples per request, and the API's resident memory climbed by ~200 MB over a 24 h
+        Holter upload (bench/holter.py). Execution is complete here, so the cycle is cut
+        and the request's memory is freed when the request ends.
+        """
+        response = super().build_response(data)
+        del self.async_helpers
+        return response
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,

@@ -11,6 +11,9 @@ the lease is still this worker's, so a job is never done twice at the same time.
 Why not a job library: the maintained ones for asyncio need Redis or PostgreSQL (arq, taskiq
 brokers, procrastinate), and the MongoDB ones are synchronous or unmaintained; the queue
 needs only a claim, a renewal and a settle, each one find-and-modify on MongoDB.
+
+The backfill (`python -m ecg_graphql backfill`) goes through the same jobs: it queues the
+stale ECGs and works as one more worker until none is left (`backfill`).
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bson import ObjectId
 
 from ecg_graphql.db import ecg_store, job_store, upload_store
-from ecg_graphql.ecgs.service import StoredEcg, read_signal
+from ecg_graphql.ecgs.service import StoredEcg, stored_source
 from ecg_graphql.insights import runner
 
 logger = logging.getLogger(__name__)
@@ -59,19 +64,27 @@ async def enqueue_stale(*, registry: runner.Registry = runner.DEFAULT) -> int:
 
 
 async def analyse(document: StoredEcg, *, registry: runner.Registry = runner.DEFAULT) -> None:
-    """Compute and store what the ECG lacks (reads its signal, runs off the event loop)."""
+    """Compute and store what the ECG lacks, off the event loop. An ECG above
+    `registry.stream_above` samples is never read whole: the analyses read it window by
+    window (`runner.run_source`), so a 24 h Holter recording takes memory of a few windows."""
     names = runner.stale(document.insights, document.analyses, registry)
     if not names:
         return
-    signal = await read_signal(document)
-    results = await asyncio.to_thread(
-        runner.run,
-        signal,
-        ecg_id=document.ecg_id,
-        stored=document.analyses,
-        only=names,
-        registry=registry,
-    )
+    abandoned = threading.Event()
+    source = stored_source(document, asyncio.get_running_loop(), abandoned=abandoned)
+    try:
+        results = await asyncio.to_thread(
+            runner.run_source,
+            source,
+            ecg_id=document.ecg_id,
+            stored=document.analyses,
+            stored_leads=document.insights,
+            only=names,
+            registry=registry,
+        )
+    except BaseException:
+        abandoned.set()  # a cancelled job's thread stops at its next read
+        raise
     await ecg_store.update_ecg(document.id, results.as_update())
 
 
@@ -131,6 +144,30 @@ async def run_one(worker: str, *, registry: runner.Registry = runner.DEFAULT) ->
         return True
     await job_store.settle(job_id, worker, {"state": "done", "error": None})
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    """What a backfill did: ECGs queued, and jobs this process ran itself."""
+
+    queued: int
+    analysed: int
+
+
+async def backfill(
+    *, registry: runner.Registry = runner.DEFAULT, enqueue_only: bool = False
+) -> Backfill:
+    """Queue a job for every stale ECG (`enqueue_stale`), then run jobs here until none is
+    left to claim, as one more worker: with no worker running, this process does them all;
+    with workers running, they share the jobs through the same claims and leases (a job is
+    never run twice at once). `enqueue_only` leaves them all to the workers."""
+    queued = await enqueue_stale(registry=registry)
+    analysed = 0
+    if not enqueue_only:
+        name = f"backfill:{worker_name()}"
+        while await run_one(name, registry=registry):
+            analysed += 1
+    return Backfill(queued, analysed)
 
 
 async def run_worker(stop: asyncio.Event, *, name: str | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,13 @@ from ecg_graphql.ecgs.packing import (
 from ecg_graphql.ecgs.validation import EcgUpload, ValidEcg, id_issue, validate_ecg
 from ecg_graphql.errors import InvalidArgument
 from ecg_graphql.insights import runner
-from ecg_graphql.insights.signals import EcgSignal, LeadSignal
+from ecg_graphql.insights.signals import (
+    EcgSignal,
+    EcgSource,
+    LeadInfo,
+    LeadSignal,
+    ReadFailed,
+)
 from ecg_graphql.paging import Page, check_page_size, decode_cursor, encode_cursor
 
 MAX_SLICE = 1_000_000
@@ -272,31 +279,38 @@ async def read_signal(document: StoredEcg) -> EcgSignal:
     )
 
 
-async def backfill_insights(*, registry: runner.Registry = runner.DEFAULT) -> int:
-    """Compute what stored ECGs lack, have at an older version, or failed, and only that;
-    returns how many ECGs were updated.
+def stored_source(
+    document: StoredEcg,
+    loop: asyncio.AbstractEventLoop,
+    *,
+    abandoned: threading.Event | None = None,
+) -> EcgSource:
+    """The ECG as a source the analyses read a stretch at a time, from a worker thread:
+    each read is one query (`read_slices`) run on `loop`, and holds only what it asked for.
+    A failed read raises ReadFailed; once `abandoned` is set, reads raise AnalysisAbandoned
+    (the job was given up)."""
 
-    Reads one ECG's samples at a time, so memory stays bounded by the largest ECG.
-    """
-    updated = 0
-    async for row in ecg_store.ecgs_matching(runner.stale_query(registry)):
-        document = StoredEcg.from_row(row)
-        names = runner.stale(document.insights, document.analyses, registry)
-        if not names:
-            continue
-        signal = await read_signal(document)
-        results = await asyncio.to_thread(
-            runner.run,
-            signal,
-            ecg_id=document.ecg_id,
-            stored=document.analyses,
-            stored_leads=document.insights,
-            only=names,
-            registry=registry,
-        )
-        await ecg_store.update_ecg(document.id, results.as_update())
-        updated += 1
-    return updated
+    def read(leads: Sequence[int], start: int, stop: int) -> list[npt.NDArray[np.int64]]:
+        if abandoned is not None and abandoned.is_set():
+            raise AnalysisAbandoned(document.ecg_id)
+        requests = [SliceRequest(document, i, start, max(0, stop - start)) for i in leads]
+        try:
+            return asyncio.run_coroutine_threadsafe(read_slices(requests), loop).result()
+        except Exception as error:
+            raise ReadFailed(type(error).__name__) from error
+
+    return EcgSource(
+        tuple(
+            LeadInfo(meta.name, meta.number_of_samples, document.sampling_rate, meta.units_per_mv)
+            for meta in document.leads
+        ),
+        document.sampling_rate,
+        read,
+    )
+
+
+class AnalysisAbandoned(ReadFailed):
+    """An analysis reading a stored ECG was given up (its job lost its lease, or stopped)."""
 
 
 async def discard_orphan_chunks(*, older_than_seconds: float = 3600.0) -> int:

@@ -12,7 +12,9 @@ than 200 ms (no heart beats faster than 300 bpm) the one seen by more leads stay
 Long recordings are processed in windows of five minutes overlapping by ten seconds; each
 window keeps the beats of its own stretch, which ends in the middle of the overlap, far from
 where either window's filters and thresholds are settling, so a beat near a window edge is
-found once. Memory is bounded by one window of one lead in float64.
+found once. Memory is bounded by one window of one lead in float64; `detect_beats_windows`
+reads the ECG itself a window at a time (a Holter recording never held whole), and
+`detect_beats` is that over an ECG in memory.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from sleepecg.heartbeats import detect_heartbeats
 
-from ecg_graphql.insights.signals import EcgSignal
+from ecg_graphql.insights.signals import EcgSignal, EcgSource
 
 VERSION = 1
 
@@ -53,13 +55,26 @@ def detect_beats(
     signal without detectable beats (flat, a step, one sample, noise too short to learn
     from) gives an empty array.
     """
-    rate = ecg.sampling_rate
+    return detect_beats_windows(
+        EcgSource.of(ecg), window_seconds=window_seconds, overlap_seconds=overlap_seconds
+    )
+
+
+def detect_beats_windows(
+    source: EcgSource,
+    *,
+    window_seconds: float = WINDOW_SECONDS,
+    overlap_seconds: float = OVERLAP_SECONDS,
+) -> npt.NDArray[np.int64] | None:
+    """`detect_beats` reading the ECG one window of every lead at a time (the windows of
+    the module docstring): the same beats, in memory bounded by a window, not the ECG."""
+    rate = source.sampling_rate
     if rate is None or not math.isfinite(rate) or rate <= 0:
         return None
-    leads = [lead.samples for lead in ecg.leads if lead.samples.size > 1]
+    leads = [i for i, lead in enumerate(source.leads) if lead.number_of_samples > 1]
     if not leads:
         return _EMPTY.copy()
-    length = max(int(samples.size) for samples in leads)
+    length = max(source.leads[i].number_of_samples for i in leads)
     window = max(2, round(window_seconds * rate))
     overlap = min(round(overlap_seconds * rate), window // 2)
     step = window - overlap
@@ -68,7 +83,7 @@ def detect_beats(
     for start in range(0, max(1, length - overlap), step):
         stop = min(start + window, length)
         beats = _fused(
-            [_detect(samples[start:stop], rate) for samples in leads],
+            [_detect(samples, rate) for samples in source.read(leads, start, stop)],
             rate,
         )
         keep_from = 0 if start == 0 else half
@@ -165,3 +180,8 @@ def _refractory(
 def of_ecg(ecg: EcgSignal, prior: Mapping[str, object]) -> npt.NDArray[np.int64] | None:
     """The registry's entry point: the beats of an ECG (None without a sampling rate)."""
     return detect_beats(ecg)
+
+
+def of_source(source: EcgSource, prior: Mapping[str, object]) -> npt.NDArray[np.int64] | None:
+    """The registry's windowed entry point: the beats of an ECG read window by window."""
+    return detect_beats_windows(source)

@@ -6,7 +6,7 @@ boundaries taken over all leads together:
 
 1. Representative segment: the whole recording up to 30 s; beyond that the 20 s stretch
    whose RR intervals vary least (of up to 16 evenly spaced candidates), so time and memory
-   stay bounded for a Holter recording.
+   stay bounded for a Holter recording: `measure_windows` reads only that segment.
 2. Leads in mV when every lead's gain is known (else in their common raw units), band-pass
    filtered 0.5-40 Hz (second-order Butterworth, forward and backward: no phase shift).
    Leads judged FLAT, CLIPPED or NOISY are left out. Where I and II are present, the
@@ -43,6 +43,7 @@ and isolated ectopic beats move only a few of the differences, not their median.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ import scipy.ndimage
 import scipy.signal
 
 from ecg_graphql.insights import quality
-from ecg_graphql.insights.signals import EcgSignal, LeadSignal
+from ecg_graphql.insights.signals import EcgSignal, EcgSource, LeadInfo
 
 VERSION = 1
 
@@ -80,6 +81,7 @@ P_MIN_BEAT_CORRELATION = 0.5
 _DERIVED_LIMB_LEADS = frozenset({"III", "aVR", "aVL", "aVF"})
 _UNUSABLE = frozenset({quality.FLAT, quality.CLIPPED, quality.NOISY})
 _PAD_SECONDS = 1.0  # filter settling on either side of the segment
+_QUALITY_BLOCK = 1 << 20  # samples of every lead per read when judging quality here
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +138,20 @@ def measure(
     than 2 beats, rhythm with fewer than 5; an interval or axis that cannot be measured is
     null, never a guess. Never raises on the signal itself.
     """
-    rate = ecg.sampling_rate
+    return measure_windows(EcgSource.of(ecg), beats, qualities=qualities)
+
+
+def measure_windows(
+    source: EcgSource,
+    beats: npt.NDArray[np.int64],
+    *,
+    qualities: Sequence[str | None] | None = None,
+) -> Measurements | None:
+    """`measure` reading only what it needs: the representative segment (at most 20 s plus
+    1 s either side, once the recording is longer than 30 s) in one read, and, when
+    `qualities` is not given, the leads a block at a time for their verdicts. The same
+    result as `measure` on the whole ECG, in memory bounded by the segment."""
+    rate = source.sampling_rate
     if rate is None or not math.isfinite(rate) or rate <= 0:
         return None
     beats = np.unique(np.asarray(beats, dtype=np.int64))
@@ -145,7 +160,7 @@ def measure(
     waves = _Waves()
     if beats.size >= MIN_BEATS:
         with np.errstate(all="ignore"):
-            waves = _delineate(ecg, beats, rate, qualities)
+            waves = _delineate(source, beats, rate, qualities)
     qt = waves.qt_interval
     rr_s = rr.mean_ms / 1000.0 if rr is not None else None
     return Measurements(
@@ -192,27 +207,32 @@ def rhythm(rr_ms: npt.NDArray[np.float64]) -> str | None:
 
 
 def _delineate(
-    ecg: EcgSignal,
+    source: EcgSource,
     beats: npt.NDArray[np.int64],
     rate: float,
     qualities: Sequence[str | None] | None,
 ) -> _Waves:
-    if not ecg.leads:
+    if not source.leads:
         return _Waves()
-    longest = max(lead.samples.size for lead in ecg.leads)
-    start, stop = _representative_segment(beats, rate, longest)
-    if qualities is None or len(qualities) != len(ecg.leads):
-        qualities = [quality.quality(_with_rate(lead, rate)) for lead in ecg.leads]
-    leads = [
-        lead
-        for lead, verdict in zip(ecg.leads, qualities, strict=True)
-        if lead.samples.size >= stop and verdict not in _UNUSABLE
+    start, stop = _representative_segment(beats, rate, source.longest)
+    if qualities is None or len(qualities) != len(source.leads):
+        qualities = _qualities(source, rate)
+    indices = [
+        i
+        for i, (lead, verdict) in enumerate(zip(source.leads, qualities, strict=True))
+        if lead.number_of_samples >= stop and verdict not in _UNUSABLE
     ]
+    leads = [source.leads[i] for i in indices]
     present = {lead.name for lead in leads}
     if {"I", "II"} <= present:
         # The derived limb leads add nothing but aVF (or III for it) for the axes.
         frontal = "aVF" if "aVF" in present else "III"
-        leads = [x for x in leads if x.name not in _DERIVED_LIMB_LEADS or x.name == frontal]
+        indices = [
+            i
+            for i in indices
+            if source.leads[i].name not in _DERIVED_LIMB_LEADS or source.leads[i].name == frontal
+        ]
+        leads = [source.leads[i] for i in indices]
     if not leads:
         return _Waves()
     names = [lead.name for lead in leads]
@@ -223,8 +243,8 @@ def _delineate(
     align = max(1, round(ALIGN_SECONDS * rate))
     pad = round(_PAD_SECONDS * rate)
     first = max(0, start - pad)
-    last = min(min(lead.samples.size for lead in leads), stop + pad)
-    signal = _filtered(leads, first, last, rate)
+    last = min(min(lead.number_of_samples for lead in leads), stop + pad)
+    signal = _filtered(source.read(indices, first, last), leads, rate)
     positions = segment_beats - first
     inside = (positions - before - align >= 0) & (positions + after + align <= last - first)
     positions = positions[inside]
@@ -242,10 +262,15 @@ def _delineate(
     return _measure_median(median, all_beats, names, boundary, before, rate)
 
 
-def _with_rate(lead: LeadSignal, rate: float) -> LeadSignal:
-    if lead.sampling_rate == rate:
-        return lead
-    return LeadSignal(lead.name, lead.samples, rate, lead.units_per_mv)
+def _qualities(source: EcgSource, rate: float) -> list[str | None]:
+    """Each lead's `quality` verdict (at the ECG's rate), reading the leads a block at a time."""
+    verdicts = [
+        quality.Accumulator(dataclasses.replace(lead, sampling_rate=rate)) for lead in source.leads
+    ]
+    for _, blocks in source.blocks(_QUALITY_BLOCK):
+        for verdict, block in zip(verdicts, blocks, strict=True):
+            verdict.add(block)
+    return [verdict.result() for verdict in verdicts]
 
 
 def _representative_segment(
@@ -268,10 +293,10 @@ def _representative_segment(
 
 
 def _filtered(
-    leads: list[LeadSignal], first: int, last: int, rate: float
+    segment: list[npt.NDArray[np.int64]], leads: list[LeadInfo], rate: float
 ) -> npt.NDArray[np.float64]:
-    """The leads' samples [first, last) in mV (or common raw units), band-passed, (lead, time)."""
-    raw = np.stack([lead.samples[first:last].astype(np.float64) for lead in leads])
+    """The leads' samples of a segment in mV (or common raw units), band-passed, (lead, time)."""
+    raw = np.stack([samples.astype(np.float64) for samples in segment])
     gains = [lead.units_per_mv for lead in leads]
     if all(g is not None and math.isfinite(g) and g > 0 for g in gains):
         raw /= np.array(gains, dtype=np.float64)[:, None]
@@ -503,6 +528,20 @@ def of_ecg(ecg: EcgSignal, prior: Mapping[str, object]) -> Measurements | None:
     qualities = prior.get("quality")  # the per-lead verdicts, when computed
     return measure(
         ecg,
+        np.asarray(beats, dtype=np.int64),
+        qualities=qualities if isinstance(qualities, list) else None,
+    )
+
+
+def of_source(source: EcgSource, prior: Mapping[str, object]) -> Measurements | None:
+    """The registry's windowed entry point: `of_ecg` reading only the representative segment
+    (and the leads a block at a time when their `quality` verdicts are not given)."""
+    beats = prior.get("beats")
+    if not isinstance(beats, list):
+        return None
+    qualities = prior.get("quality")
+    return measure_windows(
+        source,
         np.asarray(beats, dtype=np.int64),
         qualities=qualities if isinstance(qualities, list) else None,
     )

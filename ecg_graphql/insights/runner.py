@@ -3,6 +3,12 @@
 An analysis that raises is logged with the ECG's id and recorded as failed; the others'
 results are kept and the ECG is stored all the same (a failing analysis never loses an
 upload). Results are stored in their plain (BSON) form.
+
+An ECG read from storage (`run_source`) is analysed in memory up to `Registry.stream_above`
+samples, exactly as an upload is; above that (a Holter recording) it is never held whole:
+the per-lead analyses' accumulators are fed every lead a block at a time, in one pass, and
+the per-ECG analyses read the windows they need (`EcgAnalysis.windows`). Both forms give the
+same results (tests/insights/test_streaming.py), so the threshold changes memory, not values.
 """
 
 from __future__ import annotations
@@ -10,21 +16,35 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
+from ecg_graphql.insights import amplitude
 from ecg_graphql.insights.registry import ECG_ANALYSES, LEAD_ANALYSES, EcgAnalysis, LeadAnalysis
-from ecg_graphql.insights.signals import EcgSignal
+from ecg_graphql.insights.signals import (
+    EcgSignal,
+    EcgSource,
+    LeadAccumulator,
+    LeadSignal,
+    ReadFailed,
+)
 
 logger = logging.getLogger(__name__)
 
 LEAD_RESULTS = "insights"  # stored as {name: {"version", "values": [one per lead]}}
 ECG_RESULTS = "analyses"  # stored as {name: {"version", "value"}}
 Record = dict[str, Any]
+
+# Samples (all leads together) up to which a stored ECG is read whole and analysed in
+# memory (16 MB as int64, plus the analyses' float64 copies of one lead).
+STREAM_ABOVE = 2_000_000
+# Samples of every lead per read when streaming: the amplitude sums' own block, so the
+# streamed means are exactly the in-memory ones.
+BLOCK_SAMPLES = amplitude.BLOCK
 
 
 class AnalysisStatus(StrEnum):
@@ -41,6 +61,8 @@ class Registry:
 
     lead: Sequence[LeadAnalysis] = LEAD_ANALYSES
     ecg: Sequence[EcgAnalysis] = ECG_ANALYSES
+    stream_above: int = STREAM_ABOVE  # see `run_source`
+    block_samples: int = BLOCK_SAMPLES
 
 
 DEFAULT = Registry()
@@ -110,6 +132,28 @@ def run(
             )
         else:
             results.lead[lead_analysis.name] = {"version": lead_analysis.version, "values": values}
+    _run_ecg_analyses(
+        results,
+        lambda analysis, prior: analysis.compute(ecg, prior),
+        ecg_id=ecg_id,
+        stored=stored,
+        stored_leads=stored_leads,
+        only=only,
+        registry=registry,
+    )
+    return results
+
+
+def _run_ecg_analyses(
+    results: Results,
+    compute: Callable[[EcgAnalysis, dict[str, object]], object],
+    *,
+    ecg_id: str,
+    stored: Mapping[str, Record] | None,
+    stored_leads: Mapping[str, Record] | None,
+    only: Collection[str] | None,
+    registry: Registry,
+) -> None:
     prior: dict[str, object] = {
         **{name: r.get("values") for name, r in (stored_leads or {}).items()},
         **{name: r.get("values") for name, r in results.lead.items()},
@@ -119,7 +163,9 @@ def run(
         if only is not None and ecg_analysis.name not in only:
             continue
         try:
-            value = plain(ecg_analysis.compute(ecg, dict(prior)))
+            value = plain(compute(ecg_analysis, dict(prior)))
+        except ReadFailed:
+            raise
         except Exception as error:
             results.ecg[ecg_analysis.name] = _failed(
                 ecg_analysis.version, error, ecg_id=ecg_id, name=ecg_analysis.name
@@ -128,7 +174,114 @@ def run(
         else:
             results.ecg[ecg_analysis.name] = {"version": ecg_analysis.version, "value": value}
             prior[ecg_analysis.name] = value
+
+
+def run_source(
+    source: EcgSource,
+    *,
+    ecg_id: str,
+    stored: Mapping[str, Record] | None = None,
+    stored_leads: Mapping[str, Record] | None = None,
+    only: Collection[str] | None = None,
+    registry: Registry = DEFAULT,
+) -> Results:
+    """`run` on an ECG read from `source` (CPU and blocking reads: call it off the event
+    loop): read whole up to `registry.stream_above` samples, else streamed (`run_windowed`)."""
+    total = sum(lead.number_of_samples for lead in source.leads)
+    if total <= registry.stream_above:
+        return run(
+            source.segment(0, source.longest),
+            ecg_id=ecg_id,
+            stored=stored,
+            stored_leads=stored_leads,
+            only=only,
+            registry=registry,
+        )
+    return run_windowed(
+        source,
+        ecg_id=ecg_id,
+        stored=stored,
+        stored_leads=stored_leads,
+        only=only,
+        registry=registry,
+    )
+
+
+def run_windowed(
+    source: EcgSource,
+    *,
+    ecg_id: str,
+    stored: Mapping[str, Record] | None = None,
+    stored_leads: Mapping[str, Record] | None = None,
+    only: Collection[str] | None = None,
+    registry: Registry = DEFAULT,
+) -> Results:
+    """`run` without holding the ECG: per-lead analyses fed `registry.block_samples` of every
+    lead at a time (one pass over the signal for all of them), per-ECG analyses through their
+    windowed forms. An analysis without a streaming form reads what it needs whole (one lead,
+    or the ECG): memory is then that analysis's, as in `run`. Errors are isolated as in `run`."""
+    results = Results()
+    selected = [a for a in registry.lead if only is None or a.name in only]
+    errors: dict[str, Exception] = {}
+    streams: dict[str, list[LeadAccumulator]] = {}
+    for lead_analysis in selected:
+        if lead_analysis.stream is None:
+            continue
+        try:
+            streams[lead_analysis.name] = [lead_analysis.stream(info) for info in source.leads]
+        except Exception as error:
+            errors[lead_analysis.name] = error
+    if streams:
+        for _, blocks in source.blocks(max(1, registry.block_samples)):
+            for name, accumulators in list(streams.items()):
+                try:
+                    for accumulator, block in zip(accumulators, blocks, strict=True):
+                        accumulator.add(block)
+                except ReadFailed:
+                    raise
+                except Exception as error:  # this analysis fails; the others go on
+                    errors[name] = error
+                    del streams[name]
+    for lead_analysis in selected:
+        name = lead_analysis.name
+        try:
+            if name in errors:
+                raise errors[name]
+            if name in streams:
+                values = [plain(accumulator.result()) for accumulator in streams[name]]
+            else:
+                values = [
+                    plain(lead_analysis.compute(_whole_lead(source, i)))
+                    for i in range(len(source.leads))
+                ]
+        except ReadFailed:
+            raise
+        except Exception as error:
+            results.lead[name] = _failed(lead_analysis.version, error, ecg_id=ecg_id, name=name)
+        else:
+            results.lead[name] = {"version": lead_analysis.version, "values": values}
+
+    def compute(analysis: EcgAnalysis, prior: dict[str, object]) -> object:
+        if analysis.windows is not None:
+            return analysis.windows(source, prior)
+        return analysis.compute(source.segment(0, source.longest), prior)
+
+    _run_ecg_analyses(
+        results,
+        compute,
+        ecg_id=ecg_id,
+        stored=stored,
+        stored_leads=stored_leads,
+        only=only,
+        registry=registry,
+    )
     return results
+
+
+def _whole_lead(source: EcgSource, index: int) -> LeadSignal:
+    info = source.leads[index]
+    samples = source.read([index], 0, info.number_of_samples)[0]
+    return LeadSignal(info.name, samples, info.sampling_rate, info.units_per_mv)
 
 
 def _current(record: Record | None, version: int) -> bool:

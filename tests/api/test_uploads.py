@@ -4,6 +4,7 @@ background analysis that follows, on the real database with the in-process worke
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -278,3 +279,25 @@ async def test_expired_uploads_are_removed_with_their_samples(small: Api) -> Non
     assert await large.discard_expired() == 1
     assert await uploads.count_documents({}) == 0
     assert await SignalChunkDocument.get_pymongo_collection().count_documents({}) == 0
+
+
+async def test_a_chunks_samples_are_freed_when_its_request_ends(small: Api) -> None:
+    """No reference cycle keeps a request's variables (its samples) until a full garbage
+    collection: over a Holter upload that held hundreds of MB (bench/holter.py)."""
+    token = await small.user_token()
+    signals = leads_of("mitdb100_wfdb_centered.json", 20_000)
+    opened = await start(small, token, signals)
+    size = opened["chunkSamples"]
+    gc.collect()
+    gc.disable()
+    try:
+        result = await append(small, token, opened["uploadId"], 0, chunk(signals, 0, size))
+        assert result["__typename"] == "EcgUpload"
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        kept = [o for o in gc.garbage if isinstance(o, list) and len(o) == size]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert kept == []

@@ -1,9 +1,15 @@
 """The registry end to end: a throwaway analysis added in one entry is computed by backfill
 for stored ECGs (only what they lack, have older, or failed), read through the field map,
-and a failing analysis never loses an upload."""
+and a failing analysis never loses an upload. The backfill goes through the analysis jobs:
+it queues them and, with no worker running, runs them itself; with a worker running, the
+two share them; `python -m ecg_graphql backfill` does the same as a process."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
@@ -12,12 +18,13 @@ from strawberry.types.base import get_object_definition
 
 from ecg_graphql.api.ecgs import insights as field_map
 from ecg_graphql.api.ecgs.types import LeadInsight
-from ecg_graphql.db.documents import EcgDocument
-from ecg_graphql.ecgs.service import backfill_insights, get_ecg
+from ecg_graphql.db.documents import AnalysisJobDocument, EcgDocument
+from ecg_graphql.ecgs import analysis_jobs
+from ecg_graphql.ecgs.service import get_ecg
 from ecg_graphql.insights import runner
 from ecg_graphql.insights.registry import ECG_ANALYSES, LEAD_ANALYSES, EcgAnalysis, LeadAnalysis
 from ecg_graphql.insights.signals import EcgSignal, LeadSignal
-from tests.harness import Api
+from tests.harness import Api, running_app, test_settings
 from tests.reference import reference_zero_crossings
 
 SIGNALS = {"I": [3, -1, 0, 0, 2, -7, 9], "II": [0, 0, 5, 0, -5]}
@@ -46,6 +53,20 @@ WITH_THROWAWAY = runner.Registry(
     lead=(*LEAD_ANALYSES, LeadAnalysis("peak", 1, peak)),
     ecg=(*ECG_ANALYSES, EcgAnalysis("lead_count", 2, lead_count)),
 )
+
+
+@pytest.fixture
+async def api(mongodb_url: str) -> AsyncIterator[Api]:
+    """The app without in-process workers: only the backfill (or a test's worker) runs jobs."""
+    async with running_app(test_settings(mongodb_url, analysis_workers=0)) as client:
+        yield client
+
+
+async def backfill_insights(registry: runner.Registry = runner.DEFAULT) -> int:
+    """Backfill with no worker running: every job it queues, it runs; how many."""
+    done = await analysis_jobs.backfill(registry=registry)
+    assert done.analysed == done.queued
+    return done.analysed
 
 
 async def upload_two(api: Api) -> tuple[str, Any]:
@@ -141,3 +162,71 @@ def test_the_field_map_matches_the_graphql_type_and_the_registry() -> None:
     assert declared == ["lead", *field_map.LEAD_INSIGHT_FIELDS]  # same fields, same order
     sources = {source.analysis for source in field_map.LEAD_INSIGHT_FIELDS.values()}
     assert sources <= {analysis.name for analysis in LEAD_ANALYSES}
+
+
+def cli_env(api: Api) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ECG_")},
+        "ECG_MONGODB_URL": str(api.settings.mongodb_url),
+        "ECG_DATABASE": api.settings.database,
+        "ECG_JWT_SECRET": "b" * 40,
+    }
+
+
+async def stale_both(api: Api) -> Any:
+    _, collection = await upload_two(api)
+    await collection.update_many({}, {"$unset": {"insights.zero_crossings": ""}})
+    return collection
+
+
+async def test_the_backfill_command_queues_and_runs_the_jobs(api: Api) -> None:
+    collection = await stale_both(api)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ecg_graphql",
+        "backfill",
+        env=cli_env(api),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, output
+    assert "queued 2 ECGs with stale analyses; analysed 2 here" in output.decode()
+    async for row in collection.find({}):
+        assert runner.status(row["insights"], row["analyses"]) == "DONE"
+        assert row["insights"]["zero_crossings"]["values"] == [e["zeroCrossings"] for e in EXPECTED]
+    jobs = await AnalysisJobDocument.get_pymongo_collection().find({}).to_list()
+    assert [j["state"] for j in jobs] == ["done", "done"]
+    assert all(j["worker"].startswith("backfill:") for j in jobs)
+
+
+async def test_enqueue_only_leaves_the_jobs_to_a_worker(api: Api) -> None:
+    collection = await stale_both(api)
+    done = await analysis_jobs.backfill(enqueue_only=True)
+    assert (done.queued, done.analysed) == (2, 0)
+    async for row in collection.find({}):
+        assert runner.status(row["insights"], row["analyses"]) == "PENDING"
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ecg_graphql",
+        "worker",
+        env=cli_env(api),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(1200):  # a bound against hanging, not a timing
+            rows = await collection.find({}).to_list()
+            if all(runner.status(r["insights"], r["analyses"]) == "DONE" for r in rows):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the worker never ran the backfill's jobs")
+    finally:
+        worker.terminate()
+        await asyncio.wait_for(worker.wait(), 20)
+    jobs = await AnalysisJobDocument.get_pymongo_collection().find({}).to_list()
+    assert [j["state"] for j in jobs] == ["done", "done"]
+    assert not any(j["worker"].startswith("backfill:") for j in jobs)
