@@ -136,7 +136,8 @@ async def test_unknown_user_and_wrong_password_look_alike(mongodb_url: str) -> N
 
         assert len(bodies) == 1, bodies
         assert '"InvalidCredentialsError"' in bodies.pop()
-        ratio = statistics.mean(unknown) / statistics.mean(wrong)
+        # Medians: one attempt stalled by another process on the machine must not decide.
+        ratio = statistics.median(unknown) / statistics.median(wrong)
         assert 0.5 < ratio < 2, (ratio, wrong, unknown)
 
 
