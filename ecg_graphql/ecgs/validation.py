@@ -30,7 +30,8 @@ CANONICAL_LEADS = {
 
 @dataclass(frozen=True, slots=True)
 class LeadUpload:
-    """One lead as received: `signal` is the raw, not yet trusted value."""
+    """One lead as received: `signal` is the raw, not yet trusted value (a JSON list, or a
+    file reader's integer array)."""
 
     name: str
     number_of_samples: int | None
@@ -70,19 +71,25 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-def _samples(raw: object) -> tuple[npt.NDArray[np.int64] | None, str | None]:
-    """The samples as int64, or an error message that never echoes the values."""
-    if not isinstance(raw, list):
+def parse_samples(raw: object) -> tuple[npt.NDArray[np.int64] | None, str | None]:
+    """The samples as int64, or an error message that never echoes the values.
+
+    `raw` is a JSON list from a client, or an integer numpy array a file reader produced
+    (taken as it is: no round trip through Python ints)."""
+    if isinstance(raw, np.ndarray) and raw.ndim == 1 and raw.dtype.kind in "iu":
+        array = raw.astype(np.int64, copy=False)
+    elif not isinstance(raw, list):
         return None, "Signal must be a list of integers."
-    if not raw:
-        return None, "Signal must have at least 1 sample."
     # type() rather than isinstance(): bool is an int subclass but not a sample.
-    if set(map(type, raw)) != {int}:
+    elif raw and set(map(type, raw)) != {int}:
         return None, "Signal must contain only integers."
-    try:
-        array = np.array(raw, dtype=np.int64)
-    except OverflowError:
-        return None, "Signal values must be in the int32 range."
+    else:
+        try:
+            array = np.array(raw, dtype=np.int64)
+        except OverflowError:
+            return None, "Signal values must be in the int32 range."
+    if not array.size:
+        return None, "Signal must have at least 1 sample."
     if int(array.min()) < INT32_MIN or int(array.max()) > INT32_MAX:
         return None, "Signal values must be in the int32 range."
     return array, None
@@ -156,12 +163,15 @@ def validate_ecg(upload: EcgUpload) -> ValidEcg:
         seen.add(lead.name.lower())
 
         _check_gain(lead.units_per_mv, f"{path}.unitsPerMillivolt", issues)
-        samples, problem = _samples(lead.signal)
+        samples, problem = parse_samples(lead.signal)
         if problem is not None:
             issues.append(FieldIssue(f"{path}.signal", problem))
         if lead.number_of_samples is not None and (
             lead.number_of_samples < 0
-            or (isinstance(lead.signal, list) and lead.number_of_samples != len(lead.signal))
+            or (
+                isinstance(lead.signal, list | np.ndarray)
+                and lead.number_of_samples != len(lead.signal)
+            )
         ):
             issues.append(
                 FieldIssue(

@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ecg_graphql.db.documents import EcgDocument, SignalChunkDocument
@@ -227,6 +228,18 @@ def test_dates_are_returned_in_utc(given: datetime, expected: datetime) -> None:
     date = accepted(ecg(date=given)).date
     assert date == expected
     assert date.utcoffset() == timedelta(0)
+
+
+def test_a_file_readers_integer_arrays_go_through_the_same_rules() -> None:
+    # Imports hand over numpy arrays: the same checks, without a round trip through lists.
+    good = np.array([INT32_MIN, 0, INT32_MAX], dtype=np.int64)
+    assert accepted(ecg([lead("I", good, 3)])).signal.leads[0].samples.tolist() == good.tolist()
+    assert set(rejected(ecg([lead("I", np.array([2**31], dtype=np.int64))]))) == {
+        "leads.0.signal"
+    }
+    assert set(rejected(ecg([lead("I", np.zeros(0, dtype=np.int16))]))) == {"leads.0.signal"}
+    assert set(rejected(ecg([lead("I", np.array([0.5]))]))) == {"leads.0.signal"}
+    assert set(rejected(ecg([lead("I", good, 2)]))) == {"leads.0.numberOfSamples"}
 
 
 # --- through HTTP --------------------------------------------------------------------------
