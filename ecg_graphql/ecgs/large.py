@@ -12,6 +12,7 @@ the workers and by `gc`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import uuid
@@ -27,10 +28,9 @@ from ecg_graphql.db.documents import EcgDocument, EcgUploadDocument, LeadMeta, u
 from ecg_graphql.db.storage import ensure_room
 from ecg_graphql.ecgs import analysis_jobs as jobs
 from ecg_graphql.ecgs.errors import EcgAlreadyExists
-from ecg_graphql.ecgs.packing import INT16, INT32, MAX_WINDOW_SAMPLES
+from ecg_graphql.ecgs.packing import INT16, INT32, MAX_WINDOW_SAMPLES, narrowest_dtype
 from ecg_graphql.ecgs.service import StoredEcg
 from ecg_graphql.ecgs.validation import (
-    INT32_MAX,
     INT32_MIN,
     LEAD_NAME,
     MAX_LEADS,
@@ -38,6 +38,7 @@ from ecg_graphql.ecgs.validation import (
     as_utc,
     canonical_lead_name,
     header_issues,
+    parse_samples,
 )
 from ecg_graphql.errors import FieldIssue, ValidationFailed
 
@@ -200,37 +201,30 @@ def _expected(row: dict[str, object], seq: int) -> list[int]:
 def _pack_chunk(
     raw_leads: list[object], expected: list[int]
 ) -> tuple[dict[str, bytes], list[int], list[FieldIssue]]:
-    """The chunk's bytes by lead index, the leads that needed int32, and what is wrong."""
+    """The chunk's bytes by lead index, the leads that needed int32, and what is wrong (CPU
+    work on up to a body of samples: call it off the event loop)."""
     issues: list[FieldIssue] = []
     data: dict[str, bytes] = {}
     wide: list[int] = []
     for i, (raw, count) in enumerate(zip(raw_leads, expected, strict=True)):
         path = f"leads.{i}"
-        if not isinstance(raw, list) or set(map(type, raw)) - {int}:
-            issues.append(FieldIssue(path, "Samples must be a list of integers."))
-            continue
-        if len(raw) != count:
+        if count == 0 and raw == []:
+            continue  # a lead that has ended
+        samples, problem = parse_samples(raw)
+        if problem is not None or samples is None:
+            issues.append(FieldIssue(path, problem or "Samples must be a list of integers."))
+        elif len(samples) != count:
             why = (
                 "This lead has ended: send [] for it."
                 if count == 0
                 else f"This chunk must carry {count} samples of this lead."
             )
             issues.append(FieldIssue(path, why))
-            continue
-        if count == 0:
-            continue
-        try:
-            samples = np.array(raw, dtype=np.int64)
-        except OverflowError:
-            samples = None
-        if samples is None or int(samples.min()) < INT32_MIN or int(samples.max()) > INT32_MAX:
-            issues.append(FieldIssue(path, "Samples must be in the int32 range."))
-            continue
-        if int(samples.min()) >= -(2**15) and int(samples.max()) < 2**15:
-            data[str(i)] = samples.astype(INT16).tobytes()
         else:
-            data[str(i)] = samples.astype(INT32).tobytes()
-            wide.append(i)
+            dtype = narrowest_dtype(samples)
+            data[str(i)] = samples.astype(dtype).tobytes()
+            if dtype == INT32:
+                wide.append(i)
     return data, wide, issues
 
 
@@ -266,7 +260,7 @@ async def append_chunk(
             [FieldIssue("leads", f"A chunk carries {len(row['leads'])} leads, in start order.")]
         )
     expected = _expected(row, seq)
-    data, wide, issues = _pack_chunk(leads, expected)
+    data, wide, issues = await asyncio.to_thread(_pack_chunk, leads, expected)
     if issues:
         raise ValidationFailed(issues)
     digest = _digest(data, expected)
