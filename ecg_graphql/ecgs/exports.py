@@ -1,10 +1,11 @@
-"""Exports of a stored ECG: the owner's ECG read whole, handed to a format of the registry as an
-`EcgRecord`, and written off the event loop (rendering a 12-lead page or a FHIR document is
-CPU work of tens of milliseconds)."""
+"""Exports of a stored ECG: the owner's ECG read (whole, or the seconds a plot page shows),
+handed to a format of the registry as an `EcgRecord`, and written off the event loop
+(rendering a 12-lead page or a FHIR document is CPU work of tens of milliseconds)."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,11 @@ async def export_ecg(
     document = await get_ecg(owner_id=owner_id, ecg_id=ecg_id)
     if document is None:
         return None
-    signal = await read_signal(document)
+    shown = export_format.shows_seconds
+    rate = document.sampling_rate
+    # A plot page shows its first seconds: read those only, not a whole Holter recording.
+    limit = None if shown is None or rate is None else math.ceil(shown * rate) + 1
+    signal = await read_signal(document, limit=limit)
     content = await asyncio.to_thread(_render, export_format, document, signal, layout)
     return ExportFile(
         content=content,
@@ -66,6 +71,7 @@ def to_record(document: StoredEcg, signal: EcgSignal) -> EcgRecord:
         ),
         measurements=_measurements(document),
         zero_crossings=_zero_crossings(document),
+        recorded_samples=max(lead.number_of_samples for lead in document.leads),
     )
 
 

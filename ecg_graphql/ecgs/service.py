@@ -265,10 +265,14 @@ async def read_slices(requests: Sequence[SliceRequest]) -> list[npt.NDArray[np.i
     return results
 
 
-async def read_signal(document: StoredEcg) -> EcgSignal:
-    """Every sample of an ECG, as the analyses receive it (one query)."""
+async def read_signal(document: StoredEcg, *, limit: int | None = None) -> EcgSignal:
+    """The samples of an ECG (the first `limit` of each lead; None: all), as the analyses
+    receive them (one query)."""
     arrays = await read_slices(
-        [SliceRequest(document, i, 0, m.number_of_samples) for i, m in enumerate(document.leads)]
+        [
+            SliceRequest(document, i, 0, m.number_of_samples if limit is None else limit)
+            for i, m in enumerate(document.leads)
+        ]
     )
     return EcgSignal(
         tuple(

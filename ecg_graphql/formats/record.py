@@ -61,6 +61,9 @@ class EcgRecord:
     leads: tuple[RecordLead, ...]
     measurements: Mapping[str, Measurement] | None = None
     zero_crossings: Mapping[str, int] = field(default_factory=dict)
+    # Samples of the longest lead as recorded, when `leads` hold only its beginning (a plot
+    # page of a long ECG); None: the leads are whole.
+    recorded_samples: int | None = None
 
     def __post_init__(self) -> None:
         if self.date.tzinfo is None or self.date.utcoffset() is None:
@@ -77,5 +80,6 @@ class EcgRecord:
 
     @property
     def longest(self) -> int:
-        """The number of samples of the longest lead."""
-        return max(len(lead.samples) for lead in self.leads)
+        """The number of samples of the longest lead, as recorded."""
+        held = max(len(lead.samples) for lead in self.leads)
+        return held if self.recorded_samples is None else max(held, self.recorded_samples)

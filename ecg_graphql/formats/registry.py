@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ecg_graphql.formats import fhir, pdf, svg, wfdb
-from ecg_graphql.formats.paper import Layout
+from ecg_graphql.formats.paper import PAGE_SECONDS, Layout
 from ecg_graphql.formats.record import EcgRecord
 
 
@@ -19,11 +19,13 @@ class ExportFormat:
     suffix: str  # export.<suffix>
     media_type: str
     render: Callable[[EcgRecord, Layout], bytes]
+    # Seconds of signal the format shows (a plot page); None: every sample.
+    shows_seconds: float | None = None
 
 
 FORMATS: Mapping[str, ExportFormat] = {
-    "SVG": ExportFormat("SVG", "svg", svg.MEDIA_TYPE, svg.render_svg),
-    "PDF": ExportFormat("PDF", "pdf", pdf.MEDIA_TYPE, pdf.render_pdf),
+    "SVG": ExportFormat("SVG", "svg", svg.MEDIA_TYPE, svg.render_svg, PAGE_SECONDS),
+    "PDF": ExportFormat("PDF", "pdf", pdf.MEDIA_TYPE, pdf.render_pdf, PAGE_SECONDS),
     "FHIR": ExportFormat(
         "FHIR", "fhir.json", fhir.MEDIA_TYPE, lambda record, _layout: fhir.render_fhir(record)
     ),

@@ -29,8 +29,12 @@ with warnings.catch_warnings():
     import wfdb
 
 from ecg_graphql.auth.tokens import issue_access_token, issue_link_token
+from ecg_graphql.db.documents import EcgDocument
 from ecg_graphql.db.embedded import EmbeddedDatabase
 from ecg_graphql.ecgs import exports as ecg_exports
+from ecg_graphql.ecgs.service import get_ecg, read_signal
+from ecg_graphql.formats.paper import Layout
+from ecg_graphql.formats.registry import FORMATS
 from ecg_graphql.logs import JsonFormatter
 from tests.browser import artifact, chromium, live_server, require_chromium
 from tests.harness import (
@@ -147,6 +151,33 @@ async def test_svg_plot_of_the_mortara_ecg_with_its_measurements(api: Api) -> No
     assert "Zero crossings" not in text
     assert "Layout STANDARD" in text
     assert len(response.content) < 300_000
+
+
+@pytest.mark.parametrize("export_format", ["SVG", "PDF"])
+async def test_a_long_ecgs_plot_reads_only_its_page_and_draws_the_same(
+    api: Api, export_format: str
+) -> None:
+    # 60 s at 250 Hz: the page shows the first 10 s; reading only those must change nothing.
+    rng = np.random.default_rng(7)
+    leads = [
+        {"name": name, "signal": rng.integers(-900, 900, size=15_000).tolist()}
+        for name in ("I", "II", "V1")
+    ]
+    ecg = {"id": "long", "date": "2024-05-01T09:30:00Z", "samplingRate": 250, "leads": leads}
+    token = await api.user_token()
+    await api.uploaded(ecg, token)
+    response = await api.http.get(await _url(api, token, "long", export_format))
+    assert response.status_code == 200
+    row = await EcgDocument.get_pymongo_collection().find_one({"ecg_id": "long"})
+    assert row is not None
+    owner = row["owner_id"]
+    document = await get_ecg(owner_id=owner, ecg_id="long")
+    assert document is not None
+    whole = ecg_exports.to_record(document, await read_signal(document))
+    expected = FORMATS[export_format].render(whole, Layout.STANDARD)
+    assert response.content == expected
+    if export_format == "SVG":
+        assert "Showing the first 10 s of 60 s." in _svg_text(_svg(response.content))
 
 
 async def test_plot_header_shows_zero_crossings_until_there_are_measurements(api: Api) -> None:
