@@ -186,9 +186,12 @@ def run_source(
     registry: Registry = DEFAULT,
 ) -> Results:
     """`run` on an ECG read from `source` (CPU and blocking reads: call it off the event
-    loop): read whole up to `registry.stream_above` samples, else streamed (`run_windowed`)."""
-    total = sum(lead.number_of_samples for lead in source.leads)
-    if total <= registry.stream_above:
+    loop). Up to `registry.stream_above` samples it is read whole and `run` runs; above,
+    nothing holds the ECG: per-lead analyses are fed `registry.block_samples` of every lead
+    at a time (one pass over the signal for all of them), per-ECG analyses run through their
+    windowed forms. An analysis without a streaming form reads what it needs whole (one lead,
+    or the ECG): memory is then that analysis's, as in `run`. Errors are isolated as in `run`."""
+    if sum(lead.number_of_samples for lead in source.leads) <= registry.stream_above:
         return run(
             source.segment(0, source.longest),
             ecg_id=ecg_id,
@@ -197,29 +200,6 @@ def run_source(
             only=only,
             registry=registry,
         )
-    return run_windowed(
-        source,
-        ecg_id=ecg_id,
-        stored=stored,
-        stored_leads=stored_leads,
-        only=only,
-        registry=registry,
-    )
-
-
-def run_windowed(
-    source: EcgSource,
-    *,
-    ecg_id: str,
-    stored: Mapping[str, Record] | None = None,
-    stored_leads: Mapping[str, Record] | None = None,
-    only: Collection[str] | None = None,
-    registry: Registry = DEFAULT,
-) -> Results:
-    """`run` without holding the ECG: per-lead analyses fed `registry.block_samples` of every
-    lead at a time (one pass over the signal for all of them), per-ECG analyses through their
-    windowed forms. An analysis without a streaming form reads what it needs whole (one lead,
-    or the ECG): memory is then that analysis's, as in `run`. Errors are isolated as in `run`."""
     results = Results()
     selected = [a for a in registry.lead if only is None or a.name in only]
     errors: dict[str, Exception] = {}

@@ -64,17 +64,20 @@ class Recorded:
         return arrays
 
 
+STREAMED = runner.Registry(stream_above=0)  # streamed whatever the length
+
+
 @pytest.mark.parametrize("name", RECORDINGS)
 def test_windowed_run_equals_in_memory_on_real_recordings(name: str) -> None:
     ecg = load_signal(name)
     want = runner.run(ecg, ecg_id=name)
     # Blocks of the amplitude sums' own size: every result identical, floats included.
-    same = runner.run_windowed(EcgSource.of(ecg), ecg_id=name)
+    same = runner.run_source(EcgSource.of(ecg), ecg_id=name, registry=STREAMED)
     assert same.lead == want.lead
     assert same.ecg == want.ecg
     # Small, odd blocks: every edge case of the accumulators is crossed many times.
-    small = runner.run_windowed(
-        EcgSource.of(ecg), ecg_id=name, registry=runner.Registry(block_samples=997)
+    small = runner.run_source(
+        EcgSource.of(ecg), ecg_id=name, registry=runner.Registry(stream_above=0, block_samples=997)
     )
     assert without_means(small) == without_means(want)
     assert_means_close(small, want)
@@ -85,7 +88,7 @@ def test_windowed_run_equals_in_memory_on_hours_of_mitbih(hours: int) -> None:
     ecg = tiled(load_signal(MITDB), hours * 3600)
     want = runner.run(ecg, ecg_id="holter")
     recorded = Recorded(ecg)
-    got = runner.run_windowed(recorded.source, ecg_id="holter")
+    got = runner.run_source(recorded.source, ecg_id="holter", registry=STREAMED)
     assert got.lead == want.lead
     assert got.ecg == want.ecg
     value = want.ecg["measurements"]["value"]
@@ -137,7 +140,9 @@ def test_measurements_read_only_the_representative_segment() -> None:
 def test_beats_on_window_edges_are_found_once_when_streamed() -> None:
     ecg = tiled(load_signal(MITDB), 1800)
     assert ecg.sampling_rate is not None
-    beats = runner.run_windowed(EcgSource.of(ecg), ecg_id="x").ecg["beats"]["value"]
+    beats = runner.run_source(EcgSource.of(ecg), ecg_id="x", registry=STREAMED).ecg["beats"][
+        "value"
+    ]
     assert beats == sorted(set(beats))
     assert min(np.diff(beats)) >= 0.2 * ecg.sampling_rate  # no beat twice across an edge
     edges = np.arange(1, 6) * round((WINDOW_SECONDS - OVERLAP_SECONDS) * ecg.sampling_rate)
