@@ -122,6 +122,40 @@ def machine_note() -> dict[str, Any]:
     }
 
 
+def ratio_report(
+    stats: dict[str, dict[str, float]],
+    labels: dict[str, str],
+    baseline: str,
+    targets: dict[str, float],
+) -> tuple[dict[str, float], dict[str, float], list[str]]:
+    """Print each measurement's ratio to `baseline` (medians, and fastest tenths: the least
+    disturbed by other processes) against its target; the ratios, p10 ratios and verdicts."""
+    base, base_p10 = stats[baseline]["median_ms"], stats[baseline]["p10_ms"]
+    ratios = {name: s["median_ms"] / base for name, s in stats.items()}
+    p10_ratios = {name: s["p10_ms"] / base_p10 for name, s in stats.items()}
+    print_table(
+        ["request", "median ms", "p10 ms", "p90 ms", "ratio to (a)", "target", "p10 / p10 of (a)"],
+        [
+            [
+                labels[name],
+                f"{s['median_ms']:.2f}",
+                f"{s['p10_ms']:.2f}",
+                f"{s['p90_ms']:.2f}",
+                f"{ratios[name]:.2f}x",
+                f"<= {targets[name]}x" if name in targets else "",
+                f"{p10_ratios[name]:.2f}x",
+            ]
+            for name, s in stats.items()
+        ],
+    )
+    verdicts = [
+        f"{name} {ratios[name]:.2f}x {'meets' if ratios[name] <= target else 'MISSES'} "
+        f"<= {target}x"
+        for name, target in targets.items()
+    ]
+    return ratios, p10_ratios, verdicts
+
+
 def print_json_line(name: str, payload: dict[str, Any]) -> None:
     """The machine-readable result: one JSON line, last on standard output."""
     print(json.dumps({"benchmark": name, **payload, "machine": machine_note()}), flush=True)

@@ -39,7 +39,7 @@ from bench.common import (
     graphql_body,
     load_recording,
     print_json_line,
-    print_table,
+    ratio_report,
     register_user,
     run_benchmark,
     stack_options,
@@ -101,9 +101,6 @@ def main(argv: list[str] | None = None) -> int:
             client.delete_all([ecg_id], token)
 
     stats = {name: summary_ms(values) for name, values in times.items()}
-    base = stats["signal"]["median_ms"]
-    ratios = {name: s["median_ms"] / base for name, s in stats.items()}
-    p10_ratios = {name: s["p10_ms"] / stats["signal"]["p10_ms"] for name, s in stats.items()}
     labels = {
         "signal": "(a) signal of 12 leads x 10,000  [baseline]",
         "svg": "(b) GET export.svg, STANDARD",
@@ -114,26 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Exports of one 12-lead ECG, {SAMPLES} samples per lead at 1000 Hz; "
         f"{args.rounds} rounds after {args.warmup} warm-up, order shuffled per round"
     )
-    print_table(
-        ["request", "median ms", "p10 ms", "p90 ms", "ratio to (a)", "target", "p10 / p10 of (a)"],
-        [
-            [
-                labels[name],
-                f"{s['median_ms']:.2f}",
-                f"{s['p10_ms']:.2f}",
-                f"{s['p90_ms']:.2f}",
-                f"{ratios[name]:.2f}x",
-                f"<= {TARGETS[name]}x" if name in TARGETS else "",
-                f"{p10_ratios[name]:.2f}x",
-            ]
-            for name, s in stats.items()
-        ],
-    )
-    verdicts = [
-        f"{name} {ratios[name]:.2f}x {'meets' if ratios[name] <= target else 'MISSES'} "
-        f"<= {target}x"
-        for name, target in TARGETS.items()
-    ]
+    ratios, p10_ratios, verdicts = ratio_report(stats, labels, "signal", TARGETS)
     size_verdict = "meets" if len(svg_bytes) < SVG_LIMIT_BYTES else "MISSES"
     verdicts.append(f"SVG {len(svg_bytes) / 1000:.1f} KB {size_verdict} < 300 KB")
     print("\n" + "; ".join(verdicts))

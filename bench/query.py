@@ -34,7 +34,7 @@ from bench.common import (
     graphql_body,
     load_recording,
     print_json_line,
-    print_table,
+    ratio_report,
     register_user,
     run_benchmark,
     stack_options,
@@ -134,10 +134,6 @@ def main(argv: list[str] | None = None) -> int:
             client.delete_all(ids, token)
 
     stats = {name: summary_ms(values) for name, values in times.items()}
-    base = stats["me"]["median_ms"]
-    ratios = {name: s["median_ms"] / base for name, s in stats.items()}
-    # The fastest tenth is the least disturbed by other processes: a steadier second view.
-    p10_ratios = {name: s["p10_ms"] / stats["me"]["p10_ms"] for name, s in stats.items()}
     labels = {
         "me": "(a) me { id }  [baseline]",
         "insights": "(b) ecg(id) insights",
@@ -151,26 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Reads by a USER with {args.ecgs} ECGs of 12 x {args.samples} samples; "
         f"{args.rounds} rounds after {args.warmup} warm-up, order shuffled per round"
     )
-    print_table(
-        ["request", "median ms", "p10 ms", "p90 ms", "ratio to (a)", "target", "p10 / p10 of (a)"],
-        [
-            [
-                labels[name],
-                f"{s['median_ms']:.2f}",
-                f"{s['p10_ms']:.2f}",
-                f"{s['p90_ms']:.2f}",
-                f"{ratios[name]:.2f}x",
-                f"<= {TARGETS[name]}x" if name in TARGETS else "",
-                f"{p10_ratios[name]:.2f}x",
-            ]
-            for name, s in stats.items()
-        ],
-    )
-    verdicts = [
-        f"{name} {ratios[name]:.2f}x {'meets' if ratios[name] <= target else 'MISSES'} "
-        f"<= {target}x"
-        for name, target in TARGETS.items()
-    ]
+    ratios, p10_ratios, verdicts = ratio_report(stats, labels, "me", TARGETS)
     print("\n" + "; ".join(verdicts))
     print_json_line(
         "query",
