@@ -111,7 +111,7 @@ async def test_a_new_analysis_is_backfilled_alone_and_read_through_the_field_map
     assert runner.status(before.insights, before.analyses, WITH_THROWAWAY) == "PENDING"
     # The GraphQL field of the new analysis, added to the one map: null until computed.
     monkeypatch.setitem(field_map.LEAD_INSIGHT_FIELDS, "peak", field_map.FromAnalysis("peak"))
-    assert field_map.lead_insight_values(before, 0)["peak"] is None
+    assert field_map.lead_insights(before)[0]["peak"] is None
 
     assert await backfill_insights(registry=WITH_THROWAWAY) == 2
     assert await backfill_insights(registry=WITH_THROWAWAY) == 0
@@ -122,7 +122,7 @@ async def test_a_new_analysis_is_backfilled_alone_and_read_through_the_field_map
     assert after.analyses["lead_count"] == {"version": 2, "value": 2}
     assert after.insights["zero_crossings"]["mark"] is True  # not recomputed
     assert runner.status(after.insights, after.analyses, WITH_THROWAWAY) == "DONE"
-    assert [field_map.lead_insight_values(after, i)["peak"] for i in (0, 1)] == [9, 5]
+    assert [values["peak"] for values in field_map.lead_insights(after)] == [9, 5]
     monkeypatch.undo()  # the map again matches LeadInsight's declared fields
     body = await api.gql('{ ecg(id: "old-1") { insights { lead zeroCrossings } } }', token=token)
     assert body["data"]["ecg"]["insights"] == EXPECTED

@@ -58,9 +58,9 @@ LEAD_INSIGHT_FIELDS: dict[str, FromAnalysis] = {
 }
 
 
-def lead_insight_rows(doc: StoredEcg) -> list[tuple[object, ...]]:
-    """Per lead, the values of the insight fields in LEAD_INSIGHT_FIELDS order: each its stored
-    value, or None. Built column by column: a page of 50 12-lead ECGs reads 600 rows."""
+def lead_insights(doc: StoredEcg) -> list[dict[str, object]]:
+    """Per lead, the insight fields by name: each its stored value, or None. Built column by
+    column (a page of 50 12-lead ECGs reads 600 of them)."""
     count = len(doc.leads)
     columns: list[list[Any]] = []
     for source in LEAD_INSIGHT_FIELDS.values():
@@ -76,12 +76,10 @@ def lead_insight_rows(doc: StoredEcg) -> list[tuple[object, ...]]:
             convert = source.convert
             stored = [None if v is None else convert(v) for v in stored]
         columns.append(stored)
-    return list(zip(*columns, strict=True)) if columns else [() for _ in range(count)]
-
-
-def lead_insight_values(doc: StoredEcg, index: int) -> dict[str, object]:
-    """The insight fields of lead `index`, by field name."""
-    return dict(zip(LEAD_INSIGHT_FIELDS, lead_insight_rows(doc)[index], strict=True))
+    names = list(LEAD_INSIGHT_FIELDS)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)] or [
+        {} for _ in range(count)
+    ]
 
 
 def ecg_result(doc: StoredEcg, analysis: str) -> Any:

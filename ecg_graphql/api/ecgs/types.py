@@ -10,11 +10,10 @@ import strawberry
 from ecg_graphql.api.context import Info
 from ecg_graphql.api.ecgs.exports import ExportFormatName, export_url
 from ecg_graphql.api.ecgs.insights import (
-    LEAD_INSIGHT_FIELDS,
     LeadQuality,
     Measurements,
     ecg_result,
-    lead_insight_rows,
+    lead_insights,
 )
 from ecg_graphql.api.errors import EcgAlreadyExistsError, ValidationError
 from ecg_graphql.api.scalars import Samples
@@ -130,9 +129,8 @@ class Ecg:
             # a chunked upload's ECG has none until its background analysis ran.
             insights=[
                 LeadInsight(lead=m.name, **values)  # type: ignore[arg-type]
-                for m, row in zip(doc.leads, lead_insight_rows(doc), strict=True)
-                if (values := dict(zip(LEAD_INSIGHT_FIELDS, row, strict=True)))["zero_crossings"]
-                is not None
+                for m, values in zip(doc.leads, lead_insights(doc), strict=True)
+                if values.get("zero_crossings") is not None
             ],
             analysis_status=doc.analysis_status,
             _document=doc,
