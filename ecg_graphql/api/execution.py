@@ -1,46 +1,72 @@
-"""A faster completion path for objects whose selected fields are all plain attributes.
+"""A faster completion path for selections made only of plain attributes.
 
 graphql-core resolves every field through the full machinery (resolve info, resolver,
 completion), about 10-20 us each. A page of 50 ECGs with 12 leads of insights selects
-over a thousand such fields, all plain attribute reads of leaf values. For a selection
-made only of default-resolved leaf fields without arguments, this execution context
-reads and serialises them directly; anything else, and any value that would need an
-error (null in a non-null field, a value the scalar rejects), takes the standard path,
-which then produces exactly the standard result or error.
+over a thousand such fields, nearly all plain attribute reads. A selection is *plain* when
+each of its fields is default-resolved, without arguments, and is a leaf, or an object (or
+a list of objects) whose own selection is plain: `edges { node { id date insights { lead
+zeroCrossings } } }` is one plain tree. Such a tree is read and serialised directly;
+anything else, and any value that would need an error (null in a non-null field, a value
+the scalar rejects, an object of another type), takes the standard path from the nearest
+enclosing object, which then produces exactly the standard result or error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLField,
+    GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLList,
+    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLString,
     is_leaf_type,
-    is_non_null_type,
-    is_object_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
-from graphql.pyutils import AwaitableOrValue, Path
+from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-# (response name, resolver or None for __typename, leaf type, non-null)
-_PlanItem = tuple[str, Callable[..., Any] | None, GraphQLLeafType | None, bool]
+
+class _NotPlain(Exception):
+    """Raised while reading a plain tree when a value needs the standard path."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One field of a plain selection. `read` is None for __typename. `leaf` is set for a
+    leaf field; otherwise `fields` is the object's plain selection and `object_type` its
+    type, and `many` says it is a list of such objects (`item_non_null`: of non-null ones)."""
+
+    name: str
+    read: Callable[[Any], Any] | None
+    non_null: bool
+    leaf: GraphQLLeafType | None = None
+    object_type: GraphQLObjectType | None = None
+    fields: tuple[_Item, ...] = ()
+    many: bool = False
+    item_non_null: bool = False
+
+
+_Plan = tuple[_Item, ...]
 
 
 class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's execution context with the plain-leaf fast path."""
+    """Strawberry's execution context with the plain-tree fast path."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Keyed by id() of the memoised grouped field set, kept alive beside its plan.
-        self._plans: dict[int, tuple[GroupedFieldSet, list[_PlanItem] | None]] = {}
+        self._plans: dict[int, tuple[GroupedFieldSet, _Plan | None]] = {}
 
     def build_response(self, data: dict[str, Any] | None) -> Any:
         """The response, and then the context lets go of its own bound methods.
@@ -64,12 +90,13 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: GroupedFieldSet,
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
-        """Plain leaf selections are read directly; everything else as graphql-core does."""
+        """Plain selections are read directly; everything else as graphql-core does."""
         plan = self._plan(parent_type, grouped_field_set)
         if plan is not None:
-            results = self._read_plain(parent_type, source_value, plan)
-            if results is not None:
-                return results
+            try:
+                return _read_object(parent_type, source_value, plan)
+            except _NotPlain:
+                pass
         return super().execute_fields(
             parent_type, source_value, path, grouped_field_set, position_context
         )
@@ -83,97 +110,173 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: Any,
     ) -> AwaitableOrValue[list[Any]]:
-        """Lists of objects with a plain leaf selection are read directly, item by item."""
-        item_type = return_type.of_type
-        object_type = item_type.of_type if is_non_null_type(item_type) else item_type
-        if isinstance(result, list | tuple) and is_object_type(object_type):
-            rows = self._read_plain_list(object_type, field_details_list, info, result)
-            if rows is not None:
-                return rows
+        """Lists of objects with a plain selection are read directly, item by item."""
+        item_non_null, object_type = _nullable(return_type.of_type)
+        if isinstance(result, list | tuple) and isinstance(object_type, GraphQLObjectType):
+            plan = self._subplan(object_type, field_details_list)
+            if plan is not None:
+                try:
+                    return _read_list(object_type, result, plan, item_non_null)
+                except _NotPlain:
+                    pass
         return super().complete_list_value(
             return_type, field_details_list, info, path, result, position_context
         )
 
-    def _read_plain_list(
-        self,
-        object_type: GraphQLObjectType,
-        field_details_list: FieldDetailsList,
-        info: GraphQLResolveInfo[Any],
-        items: list[Any] | tuple[Any, ...],
-    ) -> list[Any] | None:
+    def _subplan(
+        self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> _Plan | None:
         grouped_field_set, defer_usages, _ = self.collect_subfields(object_type, field_details_list)
         if defer_usages:
             return None
-        plan = self._plan(object_type, grouped_field_set)
-        if plan is None:
-            return None
-        rows: list[Any] = []
-        is_type_of = object_type.is_type_of
-        for item in items:
-            if item is None or (is_type_of is not None and is_type_of(item, info) is not True):
-                return None  # nulls and type checks: the standard path decides
-            row = self._read_plain(object_type, item, plan)
-            if row is None:
-                return None
-            rows.append(row)
-        return rows
+        return self._plan(object_type, grouped_field_set)
 
     def _plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
-    ) -> list[_PlanItem] | None:
+    ) -> _Plan | None:
         cached = self._plans.get(id(grouped_field_set))
         if cached is not None:
             return cached[1]
-        plan: list[_PlanItem] | None = self._build_plan(parent_type, grouped_field_set)
+        plan = self._build_plan(parent_type, grouped_field_set)
         self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
 
-    @staticmethod
     def _build_plan(
-        parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
-    ) -> list[_PlanItem] | None:
-        plan: list[_PlanItem] = []
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> _Plan | None:
+        items: list[_Item] = []
         for response_name, field_details_list in grouped_field_set.items():
-            node = field_details_list[0].node
-            name = node.name.value
-            if name == "__typename":
-                plan.append((response_name, None, None, True))
-                continue
-            field_def = parent_type.fields.get(name)
-            if (
-                field_def is None
-                or any(details.node.arguments for details in field_details_list)
-                or not getattr(field_def.resolve, "_is_default", False)
-            ):
+            item = self._build_item(parent_type, response_name, field_details_list)
+            if item is None:
                 return None
-            field_type = field_def.type
-            non_null = is_non_null_type(field_type)
-            leaf = field_type.of_type if non_null else field_type
-            if not is_leaf_type(leaf):
-                return None
-            plan.append((response_name, _reader(field_def), leaf, non_null))
-        return plan
+            items.append(item)
+        return tuple(items)
 
-    def _read_plain(
-        self, parent_type: GraphQLObjectType, source: Any, plan: list[_PlanItem]
-    ) -> dict[str, Any] | None:
-        results: dict[str, Any] = {}
-        try:
-            for response_name, resolve, leaf, non_null in plan:
-                if resolve is None:
-                    results[response_name] = parent_type.name
-                    continue
-                value = resolve(source)
-                if value is None:
-                    if non_null:
-                        return None  # the standard path raises the proper field error
-                    results[response_name] = None
-                    continue
-                assert leaf is not None  # noqa: S101  (set for every non-__typename item)
-                results[response_name] = self.complete_leaf_value(leaf, value)
-        except Exception:  # the standard path reports it, located and masked as usual
+    def _build_item(
+        self,
+        parent_type: GraphQLObjectType,
+        response_name: str,
+        field_details_list: FieldDetailsList,
+    ) -> _Item | None:
+        name = field_details_list[0].node.name.value
+        if name == "__typename":
+            return _Item(response_name, None, True)
+        field_def = parent_type.fields.get(name)
+        if (
+            field_def is None
+            or any(details.node.arguments for details in field_details_list)
+            or not getattr(field_def.resolve, "_is_default", False)
+        ):
             return None
-        return results
+        non_null, inner = _nullable(field_def.type)
+        read = _reader(field_def)
+        if is_leaf_type(inner):
+            return _Item(response_name, read, non_null, leaf=inner)
+        many = isinstance(inner, GraphQLList)
+        item_non_null = False
+        if isinstance(inner, GraphQLList):
+            item_non_null, inner = _nullable(inner.of_type)
+        if not isinstance(inner, GraphQLObjectType):
+            return None  # lists of leaves, lists of lists, abstract types: standard path
+        fields = self._subplan(inner, field_details_list)
+        if fields is None:
+            return None
+        return _Item(
+            response_name,
+            read,
+            non_null,
+            object_type=inner,
+            fields=fields,
+            many=many,
+            item_non_null=item_non_null,
+        )
+
+
+def _read_object(object_type: GraphQLObjectType, source: Any, plan: _Plan) -> dict[str, Any]:
+    """The result of a plain selection on one object (raises _NotPlain when a value needs
+    the standard path)."""
+    results: dict[str, Any] = {}
+    try:
+        for item in plan:
+            read = item.read
+            if read is None:
+                results[item.name] = object_type.name
+                continue
+            value = read(source)
+            if value is None:
+                if item.non_null:
+                    raise _NotPlain  # the standard path raises the proper field error
+                results[item.name] = None
+            elif item.leaf is not None:
+                results[item.name] = _serialize(item.leaf, value)
+            elif item.object_type is None:
+                raise _NotPlain  # not built: every non-leaf item has its object type
+            elif item.many:
+                results[item.name] = _read_list(
+                    item.object_type, value, item.fields, item.item_non_null
+                )
+            else:
+                results[item.name] = _read_nested(item.object_type, value, item.fields)
+    except _NotPlain:
+        raise
+    except Exception:  # the standard path reports it, located and masked as usual
+        raise _NotPlain from None
+    return results
+
+
+def _read_nested(object_type: GraphQLObjectType, value: Any, plan: _Plan) -> dict[str, Any]:
+    is_type_of = object_type.is_type_of
+    if is_type_of is not None and is_type_of(value, None) is not True:  # type: ignore[arg-type]
+        raise _NotPlain  # Strawberry's checks ignore the info argument
+    return _read_object(object_type, value, plan)
+
+
+def _read_list(
+    object_type: GraphQLObjectType, values: Any, plan: _Plan, item_non_null: bool
+) -> list[Any]:
+    if not isinstance(values, list | tuple):
+        raise _NotPlain  # other iterables: the standard path
+    rows: list[Any] = []
+    for value in values:
+        if value is None:
+            if item_non_null:
+                raise _NotPlain
+            rows.append(None)
+            continue
+        rows.append(_read_nested(object_type, value, plan))
+    return rows
+
+
+# Built-in scalars whose coercion returns a value of exactly this type unchanged (Int: within
+# 32 bits); anything else, floats included (NaN is refused), goes through the coercion.
+_IDENTITY: dict[GraphQLLeafType, type] = {
+    GraphQLInt: int,
+    GraphQLString: str,
+    GraphQLID: str,
+    GraphQLBoolean: bool,
+}
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
+def _nullable(field_type: GraphQLOutputType) -> tuple[bool, GraphQLOutputType]:
+    """Whether the type is non-null, and the type without its non-null wrapper."""
+    if isinstance(field_type, GraphQLNonNull):
+        return True, field_type.of_type
+    return False, field_type
+
+
+def _serialize(leaf: GraphQLLeafType, value: Any) -> Any:
+    kind = _IDENTITY.get(leaf)
+    if kind is not None and type(value) is kind and (kind is not int or _int32(value)):
+        return value  # what graphql-core's coercion returns for these, without its checks
+    coerced = leaf.coerce_output_value(value)
+    if coerced is Undefined or coerced is None:  # invalid: the standard path reports it
+        raise _NotPlain
+    return coerced
+
+
+def _int32(value: Any) -> bool:
+    return bool(_INT_MIN <= value <= _INT_MAX)
 
 
 def _reader(field_def: GraphQLField) -> Callable[[Any], Any]:

@@ -66,27 +66,38 @@ async def test_fast_path_matches_standard_execution(api: Api, query: str) -> Non
     assert fast_result.data is not None or fast_result.errors
 
 
-async def test_fast_path_actually_serves_plain_leaf_selections(api: Api) -> None:
+async def test_fast_path_actually_serves_plain_selections(api: Api) -> None:
     token = await api.user_token()
     leads = [{"name": name, "signal": [1, -1, 2]} for name in ("I", "II", "III")]
     for i in range(4):
         ecg = {"id": f"e{i}", "date": "2024-02-01", "leads": leads}
         assert (await api.upload(ecg, token))["__typename"] == "Ecg"
-    served: list[str] = []
+    resolved: list[str] = []
 
     class Recording(PlainLeafExecutionContext):
-        def _read_plain(self, parent_type: Any, source: Any, plan: Any) -> Any:
-            row = super()._read_plain(parent_type, source, plan)
-            if row is not None:
-                served.append(parent_type.name)
-            return row
+        def execute_field(self, parent_type: Any, *args: Any, **kwargs: Any) -> Any:
+            resolved.append(parent_type.name)
+            return super().execute_field(parent_type, *args, **kwargs)
 
     schema = build_schema(execution_context_class=Recording)
     context = Context(services=build_services(api.settings), token=token, client_address="x")
     result = await schema.execute(
-        "{ ecgs(first: 10) { edges { node { id insights { lead zeroCrossings } } } } }",
+        "{ ecgs(first: 10) { edges { node { id insights { lead zeroCrossings } } } "
+        "pageInfo { endCursor } } }",
         context_value=context,
     )
     assert result.errors is None
-    # Every insight row (4 ECGs x 3 leads) was read by the fast path, none by resolvers.
-    assert served.count("LeadInsight") == 12
+    assert result.data is not None
+    assert len(result.data["ecgs"]["edges"]) == 4
+    # Only the root field ran through graphql-core's field machinery: the connection, its
+    # edges, the ECGs and their 12 insight rows were all read by the fast path.
+    assert resolved == ["Query"]
+    # With a resolver field inside (totalCount), its object takes the standard path while
+    # the plain lists below it are still read directly.
+    resolved.clear()
+    result = await schema.execute(
+        "{ ecgs(first: 10) { totalCount edges { node { id insights { lead } } } } }",
+        context_value=context,
+    )
+    assert result.errors is None
+    assert sorted(resolved) == ["EcgConnection", "EcgConnection", "Query"]
