@@ -48,13 +48,27 @@ class FromAnalysis:
     convert: Callable[[Any], object] | None = None
 
 
+def _member(enum: type[Enum]) -> Callable[[Any], object]:
+    """The member of `enum` with this value (ValueError for another), by one dict lookup:
+    a page of 50 ECGs converts 600 of them, and calling the enum costs ten times more."""
+    members = {member.value: member for member in enum}
+
+    def convert(value: Any) -> object:
+        member = members.get(value)
+        if member is None:
+            raise ValueError(f"{value!r} is not a valid {enum.__name__}")
+        return member
+
+    return convert
+
+
 LEAD_INSIGHT_FIELDS: dict[str, FromAnalysis] = {
     "zero_crossings": FromAnalysis("zero_crossings"),
     "min": FromAnalysis("amplitude", "min"),
     "max": FromAnalysis("amplitude", "max"),
     "mean": FromAnalysis("amplitude", "mean"),
     "rms": FromAnalysis("amplitude", "rms"),
-    "quality": FromAnalysis("quality", convert=LeadQuality),
+    "quality": FromAnalysis("quality", convert=_member(LeadQuality)),
 }
 
 
@@ -62,24 +76,22 @@ def lead_insights(doc: StoredEcg) -> list[dict[str, object]]:
     """Per lead, the insight fields by name: each its stored value, or None. Built column by
     column (a page of 50 12-lead ECGs reads 600 of them)."""
     count = len(doc.leads)
-    columns: list[list[Any]] = []
-    for source in LEAD_INSIGHT_FIELDS.values():
+    rows: list[dict[str, object]] = [{} for _ in range(count)]
+    for name, source in LEAD_INSIGHT_FIELDS.items():
         record = doc.insights.get(source.analysis)
         stored = record.get("values") if record is not None else None
         if not isinstance(stored, list) or len(stored) != count:
-            columns.append([None] * count)
+            for row in rows:
+                row[name] = None
             continue
-        if source.key is not None:
-            key = source.key
-            stored = [v.get(key) if isinstance(v, dict) else None for v in stored]
-        if source.convert is not None:
-            convert = source.convert
-            stored = [None if v is None else convert(v) for v in stored]
-        columns.append(stored)
-    names = list(LEAD_INSIGHT_FIELDS)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)] or [
-        {} for _ in range(count)
-    ]
+        key, convert = source.key, source.convert
+        for row, value in zip(rows, stored, strict=True):
+            if key is not None:
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None and convert is not None:
+                value = convert(value)
+            row[name] = value
+    return rows
 
 
 def ecg_result(doc: StoredEcg, analysis: str) -> Any:
