@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from typing import Any
 
@@ -136,8 +135,9 @@ async def test_unknown_user_and_wrong_password_look_alike(mongodb_url: str) -> N
 
         assert len(bodies) == 1, bodies
         assert '"InvalidCredentialsError"' in bodies.pop()
-        # Medians: one attempt stalled by another process on the machine must not decide.
-        ratio = statistics.median(unknown) / statistics.median(wrong)
+        # Fastest of each: load on the machine only ever adds time (medians of 10 were tipped
+        # by stalls on a busy 2-core machine), while skipping the hash would halve the minimum.
+        ratio = min(unknown) / min(wrong)
         assert 0.5 < ratio < 2, (ratio, wrong, unknown)
 
 
