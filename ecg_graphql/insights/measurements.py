@@ -55,6 +55,7 @@ import scipy.signal
 
 from ecg_graphql.insights import quality
 from ecg_graphql.insights.signals import EcgSignal, EcgSource, LeadInfo
+from ecg_graphql.insights.stored import stored_ints
 
 VERSION = 1
 
@@ -522,13 +523,13 @@ def of_ecg(ecg: EcgSignal, prior: Mapping[str, object]) -> Measurements | None:
     """The registry's entry point: measurements on the stored `beats` result, reusing the
     leads' `quality` verdicts (None when the ECG has no sampling rate, or its beats could
     not be detected)."""
-    beats = prior.get("beats")
-    if not isinstance(beats, list):
+    beats = stored_ints(prior.get("beats"))
+    if beats is None:
         return None
     qualities = prior.get("quality")  # the per-lead verdicts, when computed
     return measure(
         ecg,
-        np.asarray(beats, dtype=np.int64),
+        beats,
         qualities=qualities if isinstance(qualities, list) else None,
     )
 
@@ -536,12 +537,12 @@ def of_ecg(ecg: EcgSignal, prior: Mapping[str, object]) -> Measurements | None:
 def of_source(source: EcgSource, prior: Mapping[str, object]) -> Measurements | None:
     """The registry's windowed entry point: `of_ecg` reading only the representative segment
     (and the leads a block at a time when their `quality` verdicts are not given)."""
-    beats = prior.get("beats")
-    if not isinstance(beats, list):
+    beats = stored_ints(prior.get("beats"))
+    if beats is None:
         return None
     qualities = prior.get("quality")
     return measure_windows(
         source,
-        np.asarray(beats, dtype=np.int64),
+        beats,
         qualities=qualities if isinstance(qualities, list) else None,
     )

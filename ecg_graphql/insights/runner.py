@@ -32,6 +32,7 @@ from ecg_graphql.insights.signals import (
     LeadSignal,
     ReadFailed,
 )
+from ecg_graphql.insights.stored import packed
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +86,13 @@ class Results:
 
 def plain(value: object) -> Any:
     """A result in its stored form: dataclasses as dicts, numpy values as Python ones,
-    non-finite floats as None."""
+    non-finite floats as None, and a 1-D integer array (beat positions) packed as bytes
+    (insights/stored.py)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, np.ndarray):
-        return [plain(v) for v in value.tolist()]
+        ints = packed(value)
+        return ints if ints is not None else [plain(v) for v in value.tolist()]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

@@ -24,6 +24,7 @@ from ecg_graphql.ecgs.service import get_ecg
 from ecg_graphql.insights import runner
 from ecg_graphql.insights.registry import ECG_ANALYSES, LEAD_ANALYSES, EcgAnalysis, LeadAnalysis
 from ecg_graphql.insights.signals import EcgSignal, LeadSignal
+from ecg_graphql.insights.stored import stored_ints
 from tests.harness import Api, running_app, test_settings
 from tests.reference import reference_zero_crossings
 
@@ -153,8 +154,12 @@ def test_results_are_stored_in_plain_form() -> None:
     )
     results = runner.run(ecg, ecg_id="x", registry=registry)
     assert results.lead == {"nan": {"version": 1, "values": [None]}}
-    assert results.ecg == {"beats": {"version": 1, "value": [0, 2]}}
-    assert type(results.ecg["beats"]["value"][0]) is int
+    # Integer arrays (beat positions) packed, little-endian int32, and read back as stored.
+    assert results.ecg == {"beats": {"version": 1, "value": b"\x00\x00\x00\x00\x02\x00\x00\x00"}}
+    assert stored_ints(results.ecg["beats"]["value"]).tolist() == [0, 2]  # type: ignore[union-attr]
+    assert stored_ints([0, 2]).tolist() == [0, 2]  # type: ignore[union-attr]  # stored before packing
+    assert stored_ints(None) is None
+    assert stored_ints(b"\x00\x01\x02") is None  # not whole int32 values
 
 
 def test_the_field_map_matches_the_graphql_type_and_the_registry() -> None:

@@ -22,6 +22,7 @@ from ecg_graphql.ecgs.service import StoredEcg
 from ecg_graphql.ecgs.validation import EcgUpload, LeadUpload
 from ecg_graphql.formats.paper import Layout
 from ecg_graphql.insights.runner import AnalysisStatus
+from ecg_graphql.insights.stored import stored_ints
 
 
 @strawberry.type
@@ -87,11 +88,12 @@ class Ecg:
     )
     def beats(self, offset: int = 0, limit: int | None = None) -> list[int]:
         ecgs.check_slice(offset, limit)
-        stored = ecg_result(self._document, "beats")
-        if not isinstance(stored, list):
+        stored = stored_ints(ecg_result(self._document, "beats"))
+        if stored is None:
             return []
         end = len(stored) if limit is None else offset + limit
-        return [int(b) for b in stored[offset:end]]
+        beats: list[int] = stored[offset:end].tolist()
+        return beats
 
     @strawberry.field(
         description="Relative URL of this ECG's file in `format` (`layout` for SVG and PDF), "
