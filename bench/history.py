@@ -6,8 +6,12 @@ Two USERs on one stack: one with `--small` ECGs, one with `--large`, each ECG 12
 `--samples` samples of a real recording (the listing reads no samples, only the ECG
 documents) with its own date, spread at random over five years, as a clinic's history is.
 Each round sends, in a shuffled order, `{ me { id } }` (the baseline), `ecgs(first: 50)`
-with insights and pageInfo, and the same with `totalCount`, for each user. Reports medians
-and the ratios large / small (target: within 1.3x) and to `me` (target: within 2x).
+with insights and pageInfo, the same with `totalCount`, and the page right after a change
+to the user's ECGs (`list50_changed`: an untimed upload of a tiny ECG dated before all the
+others, so the page is the same but no longer kept by the service and read from the
+database; the tiny ECG is deleted afterwards, untimed, and the page read again), for each
+user. Reports medians and the ratios large / small (target: within 1.3x) and to `me`
+(target: within 2x).
 Asserts only that answers are correct (50 edges, the right totalCount, newest date first).
 """
 
@@ -45,6 +49,7 @@ NODES = "edges { node { id date insights { lead zeroCrossings } } } pageInfo { h
 LIST_50 = "{ ecgs(first: 50) { " + NODES + " } }"
 LIST_50_COUNT = "{ ecgs(first: 50) { totalCount " + NODES + " } }"
 SPAN = timedelta(days=5 * 365)
+TINY_LEADS = [{"name": "I", "signal": [1, -1, 2, -2]}]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,16 +111,28 @@ def main(argv: list[str] | None = None) -> int:
             operations[f"me_{label}"] = (graphql_body(ME), token)
             operations[f"list50_{label}"] = (graphql_body(LIST_50), token)
             operations[f"list50_total_{label}"] = (graphql_body(LIST_50_COUNT), token)
+            operations[f"list50_changed_{label}"] = (graphql_body(LIST_50), token)
+        tiny = BodyTemplate(
+            UPLOAD_QUERY,
+            {"input": {"id": BodyTemplate.MARK, "date": "2000-01-01", "leads": TINY_LEADS}},
+        )
         times: dict[str, list[float]] = {name: [] for name in operations}
         for round_no in range(args.warmup + args.rounds):
             order = list(operations)
             rng.shuffle(order)
             for name in order:
                 body, token = operations[name]
+                changed = name.startswith("list50_changed")
+                if changed:  # untimed: the page is no longer kept
+                    tiny_id = f"h-{tag}-tiny-{round_no}"
+                    checked_data(client.post(tiny.render(tiny_id), token))
                 began = time.perf_counter()
                 response = client.post(body, token)
                 elapsed = time.perf_counter() - began
                 checked_data(response)
+                if changed:  # untimed: as it was, the page kept again
+                    client.delete_all([tiny_id], token)
+                    checked_data(client.post(body, token))
                 if round_no >= args.warmup:
                     times[name].append(elapsed)
 
@@ -123,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     me = stats["me_small"]["median_ms"]
     rows = []
     figures: dict[str, float] = {}
-    for kind in ("list50", "list50_total"):
+    for kind in ("list50", "list50_total", "list50_changed"):
         small = stats[f"{kind}_small"]["median_ms"]
         large = stats[f"{kind}_large"]["median_ms"]
         figures[f"{kind}_large_over_small"] = round(large / small, 3)

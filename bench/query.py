@@ -7,8 +7,12 @@ random order within each round:
   (a) me        `{ me { id } }`, the baseline: HTTP + GraphQL + token check + one user lookup;
   (b) insights  one ECG's insights by id (a random one each round);
   (b2) measurements  one ECG's measurements by id;
-  (c) list 50   `ecgs(first: 50)` with each node's id, date and insights, and pageInfo;
-  (d) list 50 + totalCount (reported separately: counting reads every matching document);
+  (c) list 50   `ecgs(first: 50)` with each node's id, date and insights, and pageInfo
+      (read again unchanged: the service keeps the page, ecgs/page_cache.py);
+  (c') the same page right after a change to the user's ECGs (an untimed upload of a tiny
+      ECG dated before all others, so the page's content is the same but not kept): every
+      document read from the database;
+  (d) list 50 + totalCount;
   (e) slice     samples [2000, 3000) of each of the 12 leads of one ECG.
 Targets: (b)/(a) <= 1.5x, (b2)/(a) <= 1.5x, (c)/(a) <= 2x. Timing covers sending the request
 until the whole response body has arrived (the client's JSON parsing and checks happen outside it).
@@ -65,6 +69,8 @@ SLICE = (
     f"signal(offset: {SLICE_OFFSET}, limit: {SLICE_LIMIT}) }} }} }}"
 )
 TARGETS = {"insights": 1.5, "measurements": 1.5, "list50": 2.0}
+# Dated before every stored ECG: changes the owner's ECGs without changing the first page.
+TINY = Recording("tiny", "2000-01-01T00:00:00Z", None, [("I", [1, -1, 2, -2]), ("II", [0, 1])])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,20 +116,32 @@ def main(argv: list[str] | None = None) -> int:
                 return lambda: body
             return lambda: graphql_body(query, {"id": rng.choice(ids)})
 
+        tiny = upload_template(TINY)
+        changes: list[str] = []
+
+        def change() -> None:  # untimed: the listing's next read is cold
+            changes.append(f"q-{run_tag}-change-{len(changes)}")
+            client.upload(tiny, changes[-1], token)
+
         operations: dict[str, Callable[[], bytes]] = {
             "me": request(ME, with_id=False),
             "insights": request(INSIGHTS, with_id=True),
             "measurements": request(MEASUREMENTS, with_id=True),
             "list50": request(LIST_50, with_id=False),
+            "list50_changed": request(LIST_50, with_id=False),
             "list50_total": request(LIST_50_COUNT, with_id=False),
             "slice_12x1000": request(SLICE, with_id=True),
         }
+        before: dict[str, Callable[[], None]] = {"list50_changed": change}
         times: dict[str, list[float]] = {name: [] for name in operations}
         for round_no in range(args.warmup + args.rounds):
             order = list(operations)
             rng.shuffle(order)
             for name in order:
                 body = operations[name]()
+                if name in before:
+                    before[name]()
+                    client.post(graphql_body(ME), token)  # the same connection state as others
                 started = time.perf_counter()
                 response = client.post(body, token)
                 elapsed = time.perf_counter() - started
@@ -131,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                 if round_no >= args.warmup:
                     times[name].append(elapsed)
         if not stack.owned:  # a long-lived server keeps nothing of the run
-            client.delete_all(ids, token)
+            client.delete_all(ids + changes, token)
 
     stats = {name: summary_ms(values) for name, values in times.items()}
     labels = {
@@ -139,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "insights": "(b) ecg(id) insights",
         "measurements": "(b2) ecg(id) measurements",
         "list50": "(c) ecgs(first: 50) with insights",
+        "list50_changed": "(c') (c) right after a change",
         "list50_total": "(d) (c) + totalCount",
         "slice_12x1000": f"(e) 12 leads x signal(limit: {SLICE_LIMIT})",
     }

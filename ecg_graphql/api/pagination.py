@@ -29,6 +29,18 @@ class Edge(Generic[Node]):
     cursor: str
     node: Node
 
+    @staticmethod
+    def view(
+        node: Callable[[Row], Node], cursor: Callable[[Row], str]
+    ) -> Callable[[Row], Edge[Node]]:
+        """How a service's row becomes an edge (define it once, at module level: listings
+        that keep pages key them by this function)."""
+
+        def edge(row: Row) -> Edge[Node]:
+            return Edge(cursor=cursor(row), node=node(row))
+
+        return edge
+
 
 @strawberry.type
 class Connection(Generic[Node]):
@@ -53,7 +65,15 @@ class Connection(Generic[Node]):
     ) -> Connection[Node]:
         """The connection of a service's page: `node` and `cursor` of each row, and how to
         count the listing (only run when `totalCount` is selected)."""
-        edges = [Edge(cursor=cursor(row), node=node(row)) for row in page.items]
+        edge = Edge.view(node, cursor)
+        return cls.of_edges(Page([edge(row) for row in page.items], page.has_next_page), count)
+
+    @classmethod
+    def of_edges(
+        cls, page: Page[Edge[Node]], count: Callable[[], Awaitable[int]]
+    ) -> Connection[Node]:
+        """The connection of a page of edges (`Edge.view` of each row)."""
+        edges = page.items
         return cls(
             edges=edges,
             page_info=PageInfo(

@@ -19,9 +19,11 @@ owner's documents too, while the same find with only a range on `date` that matc
 - `totalCount` reads the counter document: one lookup by _id.
 
 The counter document of an owner is created from their ECGs before the first write that
-changes it (so every ECG inserted later is counted by exactly one `$inc`), then updated right
-after each insert and delete. A process that dies between the two writes leaves it off by
-one: `python -m ecg_graphql gc` recounts every owner (`repair_counts`).
+changes it (so every ECG inserted later is counted by exactly one `$inc`), then changed in
+the transaction of each insert and delete (db/ecg_store.py); `python -m ecg_graphql gc`
+recounts every owner all the same (`repair_counts`). Its `revision` goes up in the same
+transaction as every change to one of the owner's ECG documents (insert, delete, analysis
+results): while it stands, a page read earlier is still the page (ecgs/page_cache.py).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Counts:
     count: int
     min_date: datetime | None
     max_date: datetime | None
+    revision: int = 0  # changes with every change to one of the owner's ECG documents
 
 
 def _counters() -> AsyncCollection[Row]:
@@ -117,7 +120,11 @@ async def counted_insert(
     """Count one more ECG of the owner (in the transaction that stores it)."""
     await EcgCountDocument.get_pymongo_collection().update_one(
         {"_id": owner_id},
-        {"$inc": {"total": 1}, "$min": {"min_date": date}, "$max": {"max_date": date}},
+        {
+            "$inc": {"total": 1, "revision": 1},
+            "$min": {"min_date": date},
+            "$max": {"max_date": date},
+        },
         session=session,
     )
 
@@ -125,7 +132,14 @@ async def counted_insert(
 async def counted_delete(owner_id: ObjectId, session: AsyncClientSession | None = None) -> None:
     """Count one ECG fewer (in the transaction that deletes it); the date bounds stay bounds."""
     await EcgCountDocument.get_pymongo_collection().update_one(
-        {"_id": owner_id}, {"$inc": {"total": -1}}, session=session
+        {"_id": owner_id}, {"$inc": {"total": -1, "revision": 1}}, session=session
+    )
+
+
+async def counted_change(owner_id: ObjectId, session: AsyncClientSession | None = None) -> None:
+    """Record a change to one of the owner's ECG documents (in the transaction that makes it)."""
+    await EcgCountDocument.get_pymongo_collection().update_one(
+        {"_id": owner_id}, {"$inc": {"revision": 1}}, session=session
     )
 
 
@@ -142,7 +156,12 @@ async def owner_counts(owner_id: ObjectId) -> Counts:
     row = await _counters().find_one({"_id": owner_id})
     if row is None:  # only if something removed it since: count as the tally does
         row = await _tally(owner_id)
-    return Counts(max(0, int(row.get("total", 0))), row.get("min_date"), row.get("max_date"))
+    return Counts(
+        max(0, int(row.get("total", 0))),
+        row.get("min_date"),
+        row.get("max_date"),
+        int(row.get("revision", 0)),
+    )
 
 
 async def repair_counts() -> int:
@@ -187,13 +206,19 @@ def _set_known(values: Row) -> Row:
 
 
 async def page_ecgs(
-    owner_id: ObjectId, *, after: tuple[datetime, datetime, ObjectId] | None, limit: int
+    owner_id: ObjectId,
+    *,
+    after: tuple[datetime, datetime, ObjectId] | None,
+    limit: int,
+    counts: Counts | None = None,
 ) -> list[Row]:
     """Up to `limit` of the owner's ECGs, newest date first (ties: newest upload first),
     strictly after the (date, created_at, _id) position `after`: the same rows, in the same
-    order, as one sorted find (see the module docstring for how)."""
+    order, as one sorted find (see the module docstring for how). `counts`: the owner's
+    counter document when the caller has just read it."""
     ecgs = EcgDocument.get_pymongo_collection()
-    counts = await owner_counts(owner_id)
+    if counts is None:
+        counts = await owner_counts(owner_id)
     rows: list[Row] = []
 
     async def fetch(query: Row) -> None:

@@ -75,9 +75,7 @@ async def _atomically(write: Callable[[AsyncClientSession | None], Awaitable[T]]
         async with client.start_session() as session:
             for attempt in range(TRANSACTION_ATTEMPTS):
                 try:
-                    async with await session.start_transaction(
-                        write_concern=WriteConcern(j=True)
-                    ):
+                    async with await session.start_transaction(write_concern=WriteConcern(j=True)):
                         result = await write(session)
                 except OperationFailure as error:
                     if error.code == ILLEGAL_OPERATION:
@@ -148,12 +146,27 @@ async def find_ecg_by_object_id(ecg_object_id: ObjectId) -> Row | None:
 
 
 async def page_ecgs(
-    owner_id: ObjectId, *, after: tuple[datetime, datetime, ObjectId] | None, limit: int
+    owner_id: ObjectId,
+    *,
+    after: tuple[datetime, datetime, ObjectId] | None,
+    limit: int,
+    counts: ecg_listing.Counts | None = None,
 ) -> list[Row]:
     """Up to `limit` of the owner's ECGs, newest date first (ties: newest upload first),
     strictly after the (date, created_at, _id) position `after` (in date windows: see
-    db/ecg_listing.py)."""
-    return await ecg_listing.page_ecgs(owner_id, after=after, limit=limit)
+    db/ecg_listing.py); `counts` as just read by `owner_counts`."""
+    return await ecg_listing.page_ecgs(owner_id, after=after, limit=limit, counts=counts)
+
+
+def collection_name() -> str:
+    """The ECG collection's full name (database.collection): keys of per-process state."""
+    return EcgDocument.get_pymongo_collection().full_name
+
+
+async def owner_counts(owner_id: ObjectId) -> ecg_listing.Counts:
+    """The owner's counter document: how many ECGs, their date bounds, and the revision of
+    their ECG documents."""
+    return await ecg_listing.owner_counts(owner_id)
 
 
 async def count_ecgs(owner_id: ObjectId) -> int:
@@ -205,10 +218,24 @@ async def ecgs_matching(query: dict[str, Any]) -> AsyncIterator[Row]:
 
 
 async def update_ecg(ecg_object_id: ObjectId, fields: dict[str, Any]) -> None:
-    """Set these fields of one ECG document."""
-    await EcgDocument.get_pymongo_collection().update_one(
-        {"_id": ecg_object_id}, {"$set": fields}
+    """Set these fields of one ECG document, and count the change in its owner's revision,
+    atomically and durably (nothing when the ECG is gone)."""
+    row = await EcgDocument.get_pymongo_collection().find_one(
+        {"_id": ecg_object_id}, projection={"owner_id": 1}
     )
+    if row is None:
+        return
+    owner_id: ObjectId = row["owner_id"]
+    await ecg_listing.ensure_counts(owner_id)
+
+    async def write(session: AsyncClientSession | None) -> None:
+        updated = await EcgDocument.get_pymongo_collection().update_one(
+            {"_id": ecg_object_id}, {"$set": fields}, session=session
+        )
+        if updated.matched_count:
+            await ecg_listing.counted_change(owner_id, session)
+
+    await _atomically(write)
 
 
 async def discard_orphan_windows(*, older_than_seconds: float) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 from ecg_graphql.db import ecg_store
 from ecg_graphql.db.documents import EcgDocument, LeadMeta
 from ecg_graphql.db.storage import ensure_room
+from ecg_graphql.ecgs import page_cache
 from ecg_graphql.ecgs.errors import EcgAlreadyExists
 from ecg_graphql.ecgs.packing import (
     narrowest_dtype,
@@ -36,11 +37,13 @@ from ecg_graphql.insights.signals import (
     LeadSignal,
     ReadFailed,
 )
+from ecg_graphql.insights.stored import stored_count
 from ecg_graphql.paging import Page, check_page_size, decode_cursor, encode_cursor
 
 MAX_SLICE = 1_000_000
 # Above this many samples an upload checks for a duplicate id before writing its chunks.
 PRECHECK_SAMPLES = 1_000_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,11 @@ class StoredEcg:
             insights=raw.get("insights") or {},
             analyses=raw.get("analyses") or {},
         )
+
+    @property
+    def beat_count(self) -> int:
+        """How many beats are stored (0 before the beat analysis ran)."""
+        return stored_count(self.analyses.get("beats", {}).get("value"))
 
     @property
     def analysis_status(self) -> runner.AnalysisStatus:
@@ -185,12 +193,23 @@ def _position(cursor: str) -> tuple[datetime, datetime, ObjectId]:
         raise InvalidArgument("Invalid cursor.") from None
 
 
-async def list_ecgs(*, owner_id: ObjectId, first: int, after: str | None) -> Page[StoredEcg]:
-    """The owner's ECGs, newest `date` first, ties newest upload first."""
+async def list_ecgs(
+    *, owner_id: ObjectId, first: int, after: str | None, view: Callable[[StoredEcg], T]
+) -> tuple[Page[T], int]:
+    """The owner's ECGs, newest `date` first, ties newest upload first, each as `view` of
+    it (a module-level function: pages are kept per view while the owner's ECGs are
+    unchanged, ecgs/page_cache.py); and how many ECGs the owner has, read with the page."""
     check_page_size(first)
     position = None if after is None else _position(after)
-    rows = await ecg_store.page_ecgs(owner_id, after=position, limit=first + 1)
-    return Page.of([StoredEcg.from_row(row) for row in rows], first)
+    counts = await ecg_store.owner_counts(owner_id)
+    key = (ecg_store.collection_name(), owner_id, counts.revision, position, first)
+    page = page_cache.get(key, view)
+    if page is None:
+        rows = await ecg_store.page_ecgs(owner_id, after=position, limit=first + 1, counts=counts)
+        documents = [StoredEcg.from_row(row) for row in rows]
+        page = Page.of([view(document) for document in documents], first)
+        page_cache.put(key, view, page, beats=sum(d.beat_count for d in documents))
+    return page, counts.count
 
 
 async def count_ecgs(*, owner_id: ObjectId) -> int:

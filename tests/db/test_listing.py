@@ -47,12 +47,16 @@ async def reference(owner_id: ObjectId) -> list[str]:
     return [row["ecg_id"] for row in rows]
 
 
+def stored(doc: service.StoredEcg) -> service.StoredEcg:
+    return doc
+
+
 async def walk(owner_id: ObjectId, first: int) -> list[str]:
     """Every ECG through the service's pages of `first`, following the cursors."""
     ids: list[str] = []
     after: str | None = None
     while True:
-        page = await service.list_ecgs(owner_id=owner_id, first=first, after=after)
+        page, _ = await service.list_ecgs(owner_id=owner_id, first=first, after=after, view=stored)
         ids += [doc.ecg_id for doc in page.items]
         if not page.has_next_page:
             return ids
@@ -64,9 +68,10 @@ async def check(owner_id: ObjectId) -> None:
     expected = await reference(owner_id)
     counter = await EcgCountDocument.get_pymongo_collection().find_one({"_id": owner_id})
     assert counter is not None
-    dates = [row["date"] for row in await EcgDocument.get_pymongo_collection().find(
-        {"owner_id": owner_id}
-    ).to_list()]
+    dates = [
+        row["date"]
+        for row in await EcgDocument.get_pymongo_collection().find({"owner_id": owner_id}).to_list()
+    ]
     # The bounds must hold every date and be known, or the windows cannot be sized.
     assert counter["min_date"] <= min(dates)
     assert counter["max_date"] >= max(dates)
@@ -155,9 +160,9 @@ async def test_pages_through_graphql_follow_the_same_order(api: Api) -> None:
         ecg["leads"] = [{"name": "I", "signal": [1, 2, -1]}]
         await api.uploaded(ecg, token)
     nodes = await api.all_nodes(PAGE, "ecgs", token)
-    rows = await EcgDocument.get_pymongo_collection().find({}).sort(
-        ecg_listing.NEWEST_FIRST
-    ).to_list()
+    rows = (
+        await EcgDocument.get_pymongo_collection().find({}).sort(ecg_listing.NEWEST_FIRST).to_list()
+    )
     assert [node["id"] for node in nodes] == [row["ecg_id"] for row in rows]
 
 

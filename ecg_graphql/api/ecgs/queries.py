@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-
 import strawberry
 
 from ecg_graphql.api.context import Info
 from ecg_graphql.api.ecgs.types import Ecg
-from ecg_graphql.api.pagination import Connection
+from ecg_graphql.api.pagination import Connection, Edge
 from ecg_graphql.api.permissions import IsUser
 from ecg_graphql.ecgs import service as ecgs
+
+# Module level: listing pages are kept per view (ecgs/page_cache.py).
+ECG_EDGE = Edge.view(Ecg.from_document, ecgs.encode_ecg_cursor)
 
 
 @strawberry.type
@@ -32,10 +33,11 @@ class EcgQueries:
     )
     async def ecgs(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Ecg]:
         _, owner_id = await info.context.require_user()
-        page = await ecgs.list_ecgs(owner_id=owner_id, first=first, after=after)
-        return Connection.of(
-            page,
-            node=Ecg.from_document,
-            cursor=ecgs.encode_ecg_cursor,
-            count=functools.partial(ecgs.count_ecgs, owner_id=owner_id),
+        page, total = await ecgs.list_ecgs(
+            owner_id=owner_id, first=first, after=after, view=ECG_EDGE
         )
+
+        async def count() -> int:  # read with the page: one lookup serves both
+            return total
+
+        return Connection.of_edges(page, count)
