@@ -181,10 +181,12 @@ async def delete_ecg(owner_id: ObjectId, ecg_id: str) -> bool:
 
     async def write(session: AsyncClientSession | None) -> Row | None:
         found: Row | None = await EcgDocument.get_pymongo_collection().find_one_and_delete(
-            {"owner_id": owner_id, "ecg_id": ecg_id}, projection={"signal_id": 1}, session=session
+            {"owner_id": owner_id, "ecg_id": ecg_id},
+            projection={"signal_id": 1, "date": 1},
+            session=session,
         )
         if found is not None:
-            await ecg_listing.counted_delete(owner_id, session)
+            await ecg_listing.counted_delete(owner_id, found["date"], session)
         return found
 
     deleted = await _atomically(write)

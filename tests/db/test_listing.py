@@ -72,9 +72,11 @@ async def check(owner_id: ObjectId) -> None:
         row["date"]
         for row in await EcgDocument.get_pymongo_collection().find({"owner_id": owner_id}).to_list()
     ]
-    # The bounds must hold every date and be known, or the windows cannot be sized.
-    assert counter["min_date"] <= min(dates)
-    assert counter["max_date"] >= max(dates)
+    # The months must count every date, or the windows are sized wrongly (cost, not rows).
+    months: dict[str, int] = {}
+    for date in dates:
+        months[ecg_listing.month_key(date)] = months.get(ecg_listing.month_key(date), 0) + 1
+    assert {key: n for key, n in counter["months"].items() if n} == months
     for first in (1, 3, 50, 100):
         assert await walk(owner_id, first) == expected, first
     assert await service.count_ecgs(owner_id=owner_id) == len(expected)
@@ -126,10 +128,10 @@ async def test_a_wrong_counter_changes_cost_never_rows_and_gc_repairs_it(api: Ap
     for i in range(80):
         await upload(owner, f"r{i}", BASE + timedelta(hours=i * 7 % 80))
     counters = EcgCountDocument.get_pymongo_collection()
-    # Bounds and count as wrong as they can be: the rows must not change.
+    # Count and months as wrong as they can be: the rows must not change.
     await counters.update_one(
         {"_id": owner},
-        {"$set": {"total": 3, "min_date": BASE + timedelta(hours=40), "max_date": BASE}},
+        {"$set": {"total": 3, "months": {"2031-02": 2, "2024-01": 1, "1999-07": "x"}}},
     )
     assert await walk(owner, 5) == await reference(owner)
     assert await service.count_ecgs(owner_id=owner) == 3
@@ -168,14 +170,24 @@ async def test_pages_through_graphql_follow_the_same_order(api: Api) -> None:
 
 async def test_an_ecg_dated_exactly_on_a_window_edge_is_listed_once(api: Api) -> None:
     owner = ObjectId()
-    for hour in range(101):
-        await upload(owner, f"h{hour}", BASE + timedelta(hours=hour))
-    # A counter claiming 1,500 ECGs over 100 h, pages of 9 (+1): windows of 1 h, 2 h, 4 h ...
-    # below the newest date, too narrow to fill a page, each edge on a stored date.
-    await EcgCountDocument.get_pymongo_collection().update_one(
-        {"_id": owner},
-        {"$set": {"total": 1500, "min_date": BASE, "max_date": BASE + timedelta(hours=100)}},
-    )
-    rows = await ecg_listing.page_ecgs(owner, after=None, limit=10)
-    assert [row["ecg_id"] for row in rows] == [f"h{hour}" for hour in range(100, 90, -1)]
-    assert await walk(owner, 9) == await reference(owner)
+    # On every month's first millisecond and on the last millisecond before it: the windows'
+    # floors fall just below a month's start, between the two.
+    for month in range(1, 13):
+        start = datetime(2023, month, 1, tzinfo=UTC)
+        await upload(owner, f"m{month}", start)
+        await upload(owner, f"p{month}", start - timedelta(milliseconds=1))
+    rows = await ecg_listing.page_ecgs(owner, after=None, limit=4)
+    assert [row["ecg_id"] for row in rows] == ["m12", "p12", "m11", "p11"]
+    for first in (1, 2, 3, 5, 9):
+        assert await walk(owner, first) == await reference(owner), first
+
+
+async def test_a_counter_from_before_months_gets_them_once(api: Api) -> None:
+    owner = ObjectId()
+    for day in range(30):
+        await upload(owner, f"d{day}", BASE - timedelta(days=day * 20))
+    counters = EcgCountDocument.get_pymongo_collection()
+    await counters.update_one({"_id": owner}, {"$unset": {"months": ""}})
+    ecg_listing._known.clear()  # as a process started after the upgrade
+    assert await walk(owner, 4) == await reference(owner)
+    await check(owner)
