@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from ecg_graphql.config import Settings
+from ecg_graphql.db.embedded import EmbeddedDatabase
 from ecg_graphql.insights.signals import EcgSignal, LeadSignal
 from ecg_graphql.main import create_app
 
@@ -364,3 +365,32 @@ class ServeProcess:
     def output(self) -> str:
         """Everything it printed so far (stdout and stderr)."""
         return "".join(self.lines)
+
+
+class RestartableDatabase:
+    """An embedded database of our own that can be SIGKILLed and started again in place."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.current = EmbeddedDatabase(path)
+        self.current.start()
+        assert self.current.port is not None
+        self.port: int = self.current.port
+        self.url = self.current.url
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, no flush."""
+        self.current.kill()
+
+    def restart(self) -> None:
+        """Start again on the same port and storage, as an operator would."""
+        self.current = EmbeddedDatabase(self.path, port=self.port)
+        self.current.start()
+
+    def is_running(self) -> bool:
+        """True while the server process lives."""
+        return self.current.is_running()
+
+    def stop(self) -> None:
+        """Stop for good."""
+        self.current.stop()
