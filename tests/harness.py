@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -338,14 +339,12 @@ def database_children(pid: int) -> list[int]:
     return found
 
 
-class ServeProcess:
-    """`python -m ecg_graphql serve` as a child process, its output collected as it comes."""
+class CommandProcess:
+    """`python -m ecg_graphql <command>` as a child process, its output collected as it comes."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = int(env["ECG_PORT"])
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ecg_graphql", "serve"],
+    def __init__(self, command: str, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(  # noqa: S603  (the tests' own commands)
+            [sys.executable, "-m", "ecg_graphql", command],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -365,6 +364,25 @@ class ServeProcess:
     def output(self) -> str:
         """Everything it printed so far (stdout and stderr)."""
         return "".join(self.lines)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Its JSON log lines so far, parsed (other output left out)."""
+        found = []
+        for line in list(self.lines):
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    found.append(record)
+        return found
+
+
+class ServeProcess(CommandProcess):
+    """`python -m ecg_graphql serve` as a child process, its output collected as it comes."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = int(env["ECG_PORT"])
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        super().__init__("serve", env)
 
 
 class RestartableDatabase:
