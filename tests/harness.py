@@ -365,6 +365,12 @@ class CommandProcess:
         """Everything it printed so far (stdout and stderr)."""
         return "".join(self.lines)
 
+    def wait(self, timeout: float) -> int:
+        """Its exit status once it has exited and all it printed has been read."""
+        status = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=timeout)
+        return status
+
     def records(self) -> list[dict[str, Any]]:
         """Its JSON log lines so far, parsed (other output left out)."""
         found = []

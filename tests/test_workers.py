@@ -75,7 +75,7 @@ class Worker(CommandProcess):
     def terminate(self) -> int:
         """SIGTERM, as an operator stops it; its exit status."""
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=STOP_SECONDS)
+        return self.wait(STOP_SECONDS)
 
 
 @pytest.fixture
@@ -463,8 +463,10 @@ async def test_workers_and_the_backfill_racing_over_many_jobs_run_each_once(
 ) -> None:
     jobs = 8
     expected: dict[ObjectId, Any] = {}
-    for number in range(jobs):  # 10 min each, all different
-        ecg, want = await stale_ecg(f"stale-{number}", 600, shift=977 * number)
+    # 30 min each (all different): the jobs take seconds together, so a worker polling each
+    # second finds some queued while the backfill runs the others.
+    for number in range(jobs):
+        ecg, want = await stale_ecg(f"stale-{number}", 1800, shift=977 * number)
         expected[ecg] = want
     running = [start(started, api) for _ in range(workers)]
     for process in running:
@@ -474,7 +476,8 @@ async def test_workers_and_the_backfill_racing_over_many_jobs_run_each_once(
     async def backfilled() -> int | None:
         return backfill.process.poll()
 
-    assert await eventually(backfilled, "backfill exited", FINISH_SECONDS) == 0, backfill.output
+    await eventually(backfilled, "backfill exited", FINISH_SECONDS)
+    assert backfill.wait(STOP_SECONDS) == 0, backfill.output
     summary = SUMMARY.search(backfill.output)
     assert summary is not None, backfill.output
     assert int(summary[1]) == jobs
