@@ -146,16 +146,16 @@ async def run_one(worker: str, *, registry: runner.Registry = runner.DEFAULT) ->
         return False
     job_id: ObjectId = job["_id"]
     fields = {"job": str(job_id), "worker": worker, "attempt": job["attempts"]}
-    logger.info("analysis job claimed", extra=fields)
     ecg_id: str | None = None
     try:
         row = await ecg_store.find_ecg_by_object_id(job_id)
         if row is None:  # the ECG was deleted meanwhile
+            logger.info("analysis job claimed", extra=fields)
             outcome = "done" if await _settle(job_id, worker, "done", None) else "lost"
         else:
             document = StoredEcg.from_row(row)
-            ecg_id = document.ecg_id
-            fields["ecg"] = ecg_id
+            ecg_id = fields["ecg"] = document.ecg_id
+            logger.info("analysis job claimed", extra=fields)
             outcome = await _run(job, document, worker, registry)
     except Exception as error:
         if database_gone(error):
