@@ -133,6 +133,21 @@ async def _with_database(settings: Settings, action: str, *, enqueue_only: bool 
         url = await asyncio.to_thread(embedded.start)
     client = make_client(settings, url)
     try:
+        if action in ("worker", "backfill"):
+            from ecg_graphql.logs import configure_logging
+
+            configure_logging()  # their job lines (claimed, ended) and errors, as JSON
+        if action == "worker":
+            from ecg_graphql.ecgs.analysis_jobs import run_worker, wait_for_database
+
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            # A worker started before its database (or during an outage) waits for it.
+            if await wait_for_database(lambda: init_database(client, settings.database), stop):
+                await run_worker(stop)
+            return 0
         await init_database(client, settings.database)
         if action == "create-admin":
             outcome = await ensure_first_admin(
@@ -156,16 +171,6 @@ async def _with_database(settings: Settings, action: str, *, enqueue_only: bool 
 
             done = await backfill(enqueue_only=enqueue_only)
             print(f"queued {done.queued} ECGs with stale analyses; analysed {done.analysed} here")
-        elif action == "worker":
-            from ecg_graphql.ecgs.analysis_jobs import run_worker
-            from ecg_graphql.logs import configure_logging
-
-            configure_logging()
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop.set)
-            await run_worker(stop)
         elif action == "gc":
             removed = await discard_orphan_chunks()
             print(f"removed {removed} orphan signal chunks")

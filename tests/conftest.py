@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ecg_graphql.db.embedded import EmbeddedDatabase
-from tests.harness import Api, running_app, test_settings
+from tests.harness import Api, RestartableDatabase, running_app, test_settings
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +39,13 @@ async def served(mongodb_url: str) -> AsyncIterator[Api]:
     """Like `api`, but a crash reaches the client as HTTP 500 instead of raising in the test."""
     async with running_app(test_settings(mongodb_url), crash_as_500=True) as client:
         yield client
+
+
+@pytest.fixture
+def own_db(tmp_path: Path) -> Iterator[RestartableDatabase]:
+    """A database only this test uses, stopped afterwards whatever happened."""
+    database = RestartableDatabase(tmp_path / "db")
+    try:
+        yield database
+    finally:
+        database.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -22,6 +23,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from ecg_graphql.config import Settings
+from ecg_graphql.db.embedded import EmbeddedDatabase
 from ecg_graphql.insights.signals import EcgSignal, LeadSignal
 from ecg_graphql.main import create_app
 
@@ -337,14 +339,12 @@ def database_children(pid: int) -> list[int]:
     return found
 
 
-class ServeProcess:
-    """`python -m ecg_graphql serve` as a child process, its output collected as it comes."""
+class CommandProcess:
+    """`python -m ecg_graphql <command>` as a child process, its output collected as it comes."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = int(env["ECG_PORT"])
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ecg_graphql", "serve"],
+    def __init__(self, command: str, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(  # noqa: S603  (the tests' own commands)
+            [sys.executable, "-m", "ecg_graphql", command],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -364,3 +364,57 @@ class ServeProcess:
     def output(self) -> str:
         """Everything it printed so far (stdout and stderr)."""
         return "".join(self.lines)
+
+    def wait(self, timeout: float) -> int:
+        """Its exit status once it has exited and all it printed has been read."""
+        status = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=timeout)
+        return status
+
+    def records(self) -> list[dict[str, Any]]:
+        """Its JSON log lines so far, parsed (other output left out)."""
+        found = []
+        for line in list(self.lines):
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    found.append(record)
+        return found
+
+
+class ServeProcess(CommandProcess):
+    """`python -m ecg_graphql serve` as a child process, its output collected as it comes."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = int(env["ECG_PORT"])
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        super().__init__("serve", env)
+
+
+class RestartableDatabase:
+    """An embedded database of our own that can be SIGKILLed and started again in place."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.current = EmbeddedDatabase(path)
+        self.current.start()
+        assert self.current.port is not None
+        self.port: int = self.current.port
+        self.url = self.current.url
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, no flush."""
+        self.current.kill()
+
+    def restart(self) -> None:
+        """Start again on the same port and storage, as an operator would."""
+        self.current = EmbeddedDatabase(self.path, port=self.port)
+        self.current.start()
+
+    def is_running(self) -> bool:
+        """True while the server process lives."""
+        return self.current.is_running()
+
+    def stop(self) -> None:
+        """Stop for good."""
+        self.current.stop()

@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from ecg_graphql.db.embedded import EmbeddedDatabase
 from tests import harness
 from tests.harness import (
     ADMIN_PASSWORD,
@@ -26,6 +24,7 @@ from tests.harness import (
     PASSWORD,
     UPLOAD,
     Api,
+    RestartableDatabase,
     load_recording,
     random_ecg,
     running_app,
@@ -60,45 +59,6 @@ query List($after: String) {
   }
 }
 """
-
-
-class RestartableDatabase:
-    """An embedded database of our own that can be SIGKILLed and started again in place."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.current = EmbeddedDatabase(path)
-        self.current.start()
-        assert self.current.port is not None
-        self.port: int = self.current.port
-        self.url = self.current.url
-
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown, no flush."""
-        self.current.kill()
-
-    def restart(self) -> None:
-        """Start again on the same port and storage, as an operator would."""
-        self.current = EmbeddedDatabase(self.path, port=self.port)
-        self.current.start()
-
-    def is_running(self) -> bool:
-        """True while the server process lives."""
-        return self.current.is_running()
-
-    def stop(self) -> None:
-        """Stop for good."""
-        self.current.stop()
-
-
-@pytest.fixture
-def own_db(tmp_path: Path) -> Iterator[RestartableDatabase]:
-    """A database only this test uses, stopped afterwards whatever happened."""
-    database = RestartableDatabase(tmp_path / "db")
-    try:
-        yield database
-    finally:
-        database.stop()
 
 
 @pytest.fixture

@@ -71,6 +71,16 @@ async def settle(job_id: ObjectId, worker: str, fields: Row) -> bool:
     return result.matched_count == 1
 
 
+async def release(job_id: ObjectId, worker: str) -> bool:
+    """Queue again a job this worker still holds, its attempt given back (the database went
+    away under it: not the analysis's failure); False when it is no longer its own."""
+    result = await AnalysisJobDocument.get_pymongo_collection().update_one(
+        {"_id": job_id, "state": "running", "worker": worker},
+        {"$set": {"state": "queued", "lease_until": None}, "$inc": {"attempts": -1}},
+    )
+    return result.matched_count == 1
+
+
 async def find(job_id: ObjectId) -> Row | None:
     """One job."""
     row: Row | None = await AnalysisJobDocument.get_pymongo_collection().find_one(
