@@ -19,9 +19,8 @@ reads the ECG itself a window at a time (a Holter recording never held whole), a
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -82,10 +81,7 @@ def detect_beats_windows(
     kept: list[npt.NDArray[np.int64]] = []
     for start in range(0, max(1, length - overlap), step):
         stop = min(start + window, length)
-        beats = _fused(
-            [_detect(samples, rate) for samples in source.read(leads, start, stop)],
-            rate,
-        )
+        beats = _fused(*_deflections(source.read(leads, start, stop), rate), rate)
         keep_from = 0 if start == 0 else half
         keep_to = stop - start if stop >= length else step + half
         kept.append(beats[(beats >= keep_from) & (beats < keep_to)] + start)
@@ -109,52 +105,68 @@ def _detect(samples: npt.NDArray[np.integer], rate: float) -> npt.NDArray[np.int
     except ValueError:
         # Raised for signals it cannot filter (shorter than the filter's padding).
         return _EMPTY
-    return _deflections(samples, np.asarray(found, dtype=np.int64), rate)
+    return np.asarray(found, dtype=np.int64)
 
 
 def _deflections(
-    samples: npt.NDArray[np.integer], found: npt.NDArray[np.int64], rate: float
-) -> npt.NDArray[np.int64]:
-    """Detections where the lead deflects and comes back, as a QRS does.
+    leads: Sequence[npt.NDArray[np.integer]], rate: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every lead's detections where the lead deflects and comes back, as a QRS does: their
+    positions, lead after lead, and the index of the lead of each.
 
     The detector's adaptive thresholds fall until they find something, so after a step
     or on a flat stretch they pick up filter ringing. A QRS rises and falls: within 100 ms
     either side, the signal's path exceeds its net change by a fifth of its swing at least,
-    where a step's path is its net change.
+    where a step's path is its net change. Judged for the detections of all leads at once
+    (one lead's samples around its own detections, clipped to its ends).
     """
-    if found.size == 0:
-        return found
+    found = [_detect(samples, rate) for samples in leads]
+    counts = [int(f.size) for f in found]
+    if not any(counts):
+        return _EMPTY, _EMPTY
+    lead_of = np.repeat(np.arange(len(leads)), counts)
+    positions = np.concatenate(found)
+    last = np.array([samples.size - 1 for samples in leads])[lead_of]
     reach = max(1, round(0.1 * rate))
-    index = np.clip(found[:, None] + np.arange(-reach, reach + 1)[None, :], 0, samples.size - 1)
-    around = samples[index].astype(np.float64)
+    index = np.clip(
+        positions[:, None] + np.arange(-reach, reach + 1)[None, :], 0, last[:, None]
+    )
+    around = np.concatenate(
+        [
+            samples[rows]
+            for samples, rows in zip(leads, np.split(index, np.cumsum(counts)[:-1]), strict=True)
+        ]
+    ).astype(np.float64)
     swing = around.max(axis=1) - around.min(axis=1)
     drift = np.abs(around[:, -1] - around[:, 0])
     variation = np.abs(np.diff(around, axis=1)).sum(axis=1)
     # Going back over the same ground: a step's path is exactly its drift.
-    kept: npt.NDArray[np.int64] = found[(swing > 0) & (variation - drift > 0.2 * swing)]
-    return kept
+    kept = (swing > 0) & (variation - drift > 0.2 * swing)
+    return positions[kept], lead_of[kept]
 
 
-def _fused(per_lead: list[npt.NDArray[np.int64]], rate: float) -> npt.NDArray[np.int64]:
-    """One position per QRS from every lead's detections (the rule in the module docstring)."""
-    active = [found for found in per_lead if found.size]
-    if not active:
+def _fused(
+    positions: npt.NDArray[np.int64], lead_of: npt.NDArray[np.int64], rate: float
+) -> npt.NDArray[np.int64]:
+    """One position per QRS from every lead's detections (the rule in the module docstring),
+    given as positions, lead after lead, and the lead of each."""
+    if positions.size == 0:
         return _EMPTY
-    needed = 1 if len(active) <= 2 else math.ceil(len(active) / 2)
-    positions = np.concatenate(active)
-    lead_ids = np.concatenate([np.full(found.size, i) for i, found in enumerate(active)])
+    active = np.unique(lead_of)
+    needed = 1 if active.size <= 2 else math.ceil(active.size / 2)
+    leads = int(active[-1]) + 1
     order = np.argsort(positions, kind="stable")
-    positions, lead_ids = positions[order], lead_ids[order]
+    positions, lead_of = positions[order], lead_of[order]
     cluster = np.concatenate(([0], np.cumsum(np.diff(positions) > MERGE_SECONDS * rate)))
     clusters = int(cluster[-1]) + 1
     # Leads seeing each cluster, each counted once however many detections it gave there.
-    pairs = np.unique(cluster * len(active) + lead_ids)
-    votes = np.bincount(pairs // len(active), minlength=clusters)
+    pairs = np.unique(cluster * leads + lead_of)
+    votes = np.bincount(pairs // leads, minlength=clusters)
+    # Each cluster's median position (`np.median`'s: the middle one, or the mean of the
+    # middle two, truncated): its positions are in order.
     bounds = np.flatnonzero(np.diff(cluster, prepend=-1, append=clusters))
-    centres = np.array(
-        [int(np.median(positions[a:b])) for a, b in itertools.pairwise(bounds)],
-        dtype=np.int64,
-    )
+    low, high = bounds[:-1] + (np.diff(bounds) - 1) // 2, bounds[:-1] + np.diff(bounds) // 2
+    centres = ((positions[low].astype(np.float64) + positions[high]) / 2).astype(np.int64)
     accepted = votes >= needed
     return _refractory(centres[accepted], votes[accepted], REFRACTORY_SECONDS * rate)
 
