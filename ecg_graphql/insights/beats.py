@@ -2,12 +2,14 @@
 
 Each lead goes through sleepecg's `detect_heartbeats` (Pan-Tompkins with adaptive
 thresholds, BSD-3-Clause, validated by its authors on the MIT-BIH, GUDB and LTDB
-databases). A detection counts only where the lead goes up and down, as a QRS does (this
-drops what the detector finds after a step). The detections of all leads are then
-fused: detections less than 100 ms apart are one QRS seen by several leads; a QRS is kept
-when at least half of the leads that produced detections saw it (any one lead when there
-are only one or two), at the median of its leads' positions. Of two kept beats closer
-than 200 ms (no heart beats faster than 300 bpm) the one seen by more leads stays.
+databases); leads of the same length share one call of its band-pass filter, then go
+through its own thresholding kernels, with exactly its detections (`_detections`). A
+detection counts only where the lead goes up and down, as a QRS does (this drops what the
+detector finds after a step). The detections of all leads are then fused: detections less
+than 100 ms apart are one QRS seen by several leads; a QRS is kept when at least half of
+the leads that produced detections saw it (any one lead when there are only one or two),
+at the median of its leads' positions. Of two kept beats closer than 200 ms (no heart
+beats faster than 300 bpm) the one seen by more leads stays.
 
 Long recordings are processed in windows of five minutes overlapping by ten seconds; each
 window keeps the beats of its own stretch, which ends in the middle of the overlap, far from
@@ -19,14 +21,23 @@ reads the ECG itself a window at a time (a Holter recording never held whole), a
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
+import scipy.signal
 from sleepecg.heartbeats import detect_heartbeats
 
 from ecg_graphql.insights.signals import EcgSignal, EcgSource
+
+try:  # the second half of `detect_heartbeats`: its C kernels (sleepecg is pinned, 0.6.0)
+    from sleepecg._heartbeat_detection import _squared_moving_integration, _thresholding
+except ImportError:  # pragma: no cover - then every lead goes through detect_heartbeats
+    _KERNELS = False
+else:
+    _KERNELS = True
 
 VERSION = 1
 
@@ -40,6 +51,8 @@ LEARNING_SECONDS = 2.0
 MIN_RATE = 10.0
 
 _EMPTY: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+# Samples (all leads together) the detector's band-pass filters in one call.
+_FILTER_TOGETHER = 1 << 16  # 512 KB as float64: larger blocks gain nothing here
 
 
 def detect_beats(
@@ -90,22 +103,82 @@ def detect_beats_windows(
     return np.concatenate(kept) if kept else _EMPTY.copy()
 
 
-def _detect(samples: npt.NDArray[np.integer], rate: float) -> npt.NDArray[np.int64]:
-    """One lead's detections; empty where the detector cannot run (flat or too short)."""
+def _detections(
+    leads: Sequence[npt.NDArray[np.integer]], rate: float
+) -> list[npt.NDArray[np.int64]]:
+    """Each lead's `detect_heartbeats` detections; empty where the detector cannot run
+    (flat or too short).
+
+    `detect_heartbeats` band-passes its lead (`sosfiltfilt`), then thresholds it in C. Most
+    of its time on a short lead is the filter call's own overhead, the same for every lead,
+    so leads of the same length that it would filter whole (their second sample differs
+    from the first) are filtered together, in one call along the time axis (bit for bit
+    the same rows), and each goes through the detector's own C kernels as it would; the
+    others go through `detect_heartbeats` itself. The same detections either way
+    (tests/insights/test_beats.py).
+    """
+    found = [_EMPTY] * len(leads)
+    together: dict[int, list[int]] = {}
+    for index, samples in enumerate(leads):
+        if not _runnable(samples, rate):
+            continue
+        if _KERNELS and samples[1] != samples[0]:
+            together.setdefault(int(samples.size), []).append(index)
+        else:
+            found[index] = _detect(samples, rate)
+    for size, members in together.items():
+        step = max(1, _FILTER_TOGETHER // size)
+        for first in range(0, len(members), step):
+            group = members[first : first + step]
+            if len(group) == 1:
+                found[group[0]] = _detect(leads[group[0]], rate)
+                continue
+            signal = np.stack([leads[i] for i in group]).astype(np.float64)
+            try:
+                filtered = scipy.signal.sosfiltfilt(_detector_band(rate), signal, axis=1)
+            except ValueError:
+                continue  # as `_detect`: too short for the filter's padding
+            for index, row in zip(group, filtered, strict=True):
+                found[index] = _thresholded(np.ascontiguousarray(row), rate)
+    return found
+
+
+def _runnable(samples: npt.NDArray[np.integer], rate: float) -> bool:
+    """Whether the detector can run on the lead (else it has no detections)."""
     if samples.size < 2 or samples.min() == samples.max() or rate < MIN_RATE:
-        return _EMPTY
+        return False
     # sleepecg's C kernel reads a 2 s learning phase and sizes its RR buffer by the length
     # without checking either (a shorter signal reads and writes past its buffers and can
     # crash the process), and it starts at the first sample that differs from the first.
     first_nonflat = int(np.argmax(samples != samples[0]))
-    if samples.size - first_nonflat <= math.ceil(LEARNING_SECONDS * rate) + 1:
-        return _EMPTY
+    return samples.size - first_nonflat > math.ceil(LEARNING_SECONDS * rate) + 1
+
+
+def _detect(samples: npt.NDArray[np.integer], rate: float) -> npt.NDArray[np.int64]:
+    """One runnable lead's detections through `detect_heartbeats` itself."""
     try:
         found = detect_heartbeats(samples.astype(np.float64), rate)
     except ValueError:
         # Raised for signals it cannot filter (shorter than the filter's padding).
         return _EMPTY
     return np.asarray(found, dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=32)
+def _detector_band(rate: float) -> npt.NDArray[np.float64]:
+    """`detect_heartbeats`' band-pass (its own design, 5-30 Hz second-order Butterworth)."""
+    sos: npt.NDArray[np.float64] = scipy.signal.butter(
+        N=2, Wn=(5, 30), btype="bandpass", output="sos", fs=rate
+    )
+    return sos
+
+
+def _thresholded(filtered: npt.NDArray[np.float64], rate: float) -> npt.NDArray[np.int64]:
+    """`detect_heartbeats` after its filter, on a lead it filtered whole: the five-point
+    derivative, the 150 ms squared moving integration and the adaptive thresholds."""
+    derivative = np.correlate(filtered, np.array([-1, -2, 0, 2, 1]), mode="same")
+    integrated = _squared_moving_integration(derivative, int(0.15 * rate))
+    return np.flatnonzero(_thresholding(filtered, integrated, rate)).astype(np.int64)
 
 
 def _deflections(
@@ -120,7 +193,7 @@ def _deflections(
     where a step's path is its net change. Judged for the detections of all leads at once
     (one lead's samples around its own detections, clipped to its ends).
     """
-    found = [_detect(samples, rate) for samples in leads]
+    found = _detections(leads, rate)
     counts = [int(f.size) for f in found]
     if not any(counts):
         return _EMPTY, _EMPTY
