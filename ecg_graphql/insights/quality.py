@@ -259,10 +259,13 @@ def _judged(leads: list[LeadSignal], count: int, rate: float | None) -> list[str
     ]
     pending = [i for i, verdict in enumerate(verdicts) if verdict is _NEEDS_RATIO]
     if pending and plan is not None and rate is not None:
-        # The windows start at multiples of their length: whole windows of a reshape.
+        # The windows start at multiples of their length: whole windows of a reshape, a
+        # view (no copy of the samples) when every lead and every window is judged.
+        judged = signal if len(pending) == len(leads) else signal[pending]
         windows = count // plan.window
-        tiled = signal[pending, : windows * plan.window].reshape(len(pending), windows, -1)
-        rows = tiled[:, np.array(plan.starts) // plan.window]
+        rows = judged[:, : windows * plan.window].reshape(len(pending), windows, -1)
+        if len(plan.starts) < windows:
+            rows = rows[:, np.array(plan.starts) // plan.window]
         for i, verdict in zip(pending, _noisy(_ratios(rows, plan.lag, rate)), strict=True):
             verdicts[i] = verdict
     return verdicts
