@@ -2,12 +2,14 @@
 
 Each lead goes through sleepecg's `detect_heartbeats` (Pan-Tompkins with adaptive
 thresholds, BSD-3-Clause, validated by its authors on the MIT-BIH, GUDB and LTDB
-databases). A detection counts only where the lead goes up and down, as a QRS does (this
-drops what the detector finds after a step). The detections of all leads are then
-fused: detections less than 100 ms apart are one QRS seen by several leads; a QRS is kept
-when at least half of the leads that produced detections saw it (any one lead when there
-are only one or two), at the median of its leads' positions. Of two kept beats closer
-than 200 ms (no heart beats faster than 300 bpm) the one seen by more leads stays.
+databases); leads of the same length share one call of its band-pass filter, then go
+through its own thresholding kernels, with exactly its detections (`_detections`). A
+detection counts only where the lead goes up and down, as a QRS does (this drops what the
+detector finds after a step). The detections of all leads are then fused: detections less
+than 100 ms apart are one QRS seen by several leads; a QRS is kept when at least half of
+the leads that produced detections saw it (any one lead when there are only one or two),
+at the median of its leads' positions. Of two kept beats closer than 200 ms (no heart
+beats faster than 300 bpm) the one seen by more leads stays.
 
 Long recordings are processed in windows of five minutes overlapping by ten seconds; each
 window keeps the beats of its own stretch, which ends in the middle of the overlap, far from
@@ -19,15 +21,23 @@ reads the ECG itself a window at a time (a Holter recording never held whole), a
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
+import scipy.signal
 from sleepecg.heartbeats import detect_heartbeats
 
 from ecg_graphql.insights.signals import EcgSignal, EcgSource
+
+try:  # the second half of `detect_heartbeats`: its C kernels (sleepecg is pinned, 0.6.0)
+    from sleepecg._heartbeat_detection import _squared_moving_integration, _thresholding
+except ImportError:  # pragma: no cover - then every lead goes through detect_heartbeats
+    _KERNELS = False
+else:
+    _KERNELS = True
 
 VERSION = 1
 
@@ -41,6 +51,8 @@ LEARNING_SECONDS = 2.0
 MIN_RATE = 10.0
 
 _EMPTY: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+# Samples (all leads together) the detector's band-pass filters in one call.
+_FILTER_TOGETHER = 1 << 16  # 512 KB as float64: larger blocks gain nothing here
 
 
 def detect_beats(
@@ -82,10 +94,7 @@ def detect_beats_windows(
     kept: list[npt.NDArray[np.int64]] = []
     for start in range(0, max(1, length - overlap), step):
         stop = min(start + window, length)
-        beats = _fused(
-            [_detect(samples, rate) for samples in source.read(leads, start, stop)],
-            rate,
-        )
+        beats = _fused(*_deflections(source.read(leads, start, stop), rate), rate)
         keep_from = 0 if start == 0 else half
         keep_to = stop - start if stop >= length else step + half
         kept.append(beats[(beats >= keep_from) & (beats < keep_to)] + start)
@@ -94,67 +103,143 @@ def detect_beats_windows(
     return np.concatenate(kept) if kept else _EMPTY.copy()
 
 
-def _detect(samples: npt.NDArray[np.integer], rate: float) -> npt.NDArray[np.int64]:
-    """One lead's detections; empty where the detector cannot run (flat or too short)."""
+def _detections(
+    leads: Sequence[npt.NDArray[np.integer]], rate: float
+) -> list[npt.NDArray[np.int64]]:
+    """Each lead's `detect_heartbeats` detections; empty where the detector cannot run
+    (flat or too short).
+
+    `detect_heartbeats` band-passes its lead (`sosfiltfilt`), then thresholds it in C. Most
+    of its time on a short lead is the filter call's own overhead, the same for every lead,
+    so leads of the same length that it would filter whole (their second sample differs
+    from the first) are filtered together, in one call along the time axis (bit for bit
+    the same rows), and each goes through the detector's own C kernels as it would; the
+    others go through `detect_heartbeats` itself. The same detections either way
+    (tests/insights/test_beats.py).
+    """
+    found = [_EMPTY] * len(leads)
+    together: dict[int, list[int]] = {}
+    for index, samples in enumerate(leads):
+        if not _runnable(samples, rate):
+            continue
+        if _KERNELS and samples[1] != samples[0]:
+            together.setdefault(int(samples.size), []).append(index)
+        else:
+            found[index] = _detect(samples, rate)
+    for size, members in together.items():
+        step = max(1, _FILTER_TOGETHER // size)
+        for first in range(0, len(members), step):
+            group = members[first : first + step]
+            if len(group) == 1:
+                found[group[0]] = _detect(leads[group[0]], rate)
+                continue
+            signal = np.stack([leads[i] for i in group]).astype(np.float64)
+            try:
+                filtered = scipy.signal.sosfiltfilt(_detector_band(rate), signal, axis=1)
+            except ValueError:
+                continue  # as `_detect`: too short for the filter's padding
+            for index, row in zip(group, filtered, strict=True):
+                found[index] = _thresholded(np.ascontiguousarray(row), rate)
+    return found
+
+
+def _runnable(samples: npt.NDArray[np.integer], rate: float) -> bool:
+    """Whether the detector can run on the lead (else it has no detections)."""
     if samples.size < 2 or samples.min() == samples.max() or rate < MIN_RATE:
-        return _EMPTY
+        return False
     # sleepecg's C kernel reads a 2 s learning phase and sizes its RR buffer by the length
     # without checking either (a shorter signal reads and writes past its buffers and can
     # crash the process), and it starts at the first sample that differs from the first.
     first_nonflat = int(np.argmax(samples != samples[0]))
-    if samples.size - first_nonflat <= math.ceil(LEARNING_SECONDS * rate) + 1:
-        return _EMPTY
+    return samples.size - first_nonflat > math.ceil(LEARNING_SECONDS * rate) + 1
+
+
+def _detect(samples: npt.NDArray[np.integer], rate: float) -> npt.NDArray[np.int64]:
+    """One runnable lead's detections through `detect_heartbeats` itself."""
     try:
         found = detect_heartbeats(samples.astype(np.float64), rate)
     except ValueError:
         # Raised for signals it cannot filter (shorter than the filter's padding).
         return _EMPTY
-    return _deflections(samples, np.asarray(found, dtype=np.int64), rate)
+    return np.asarray(found, dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=32)
+def _detector_band(rate: float) -> npt.NDArray[np.float64]:
+    """`detect_heartbeats`' band-pass (its own design, 5-30 Hz second-order Butterworth)."""
+    sos: npt.NDArray[np.float64] = scipy.signal.butter(
+        N=2, Wn=(5, 30), btype="bandpass", output="sos", fs=rate
+    )
+    return sos
+
+
+def _thresholded(filtered: npt.NDArray[np.float64], rate: float) -> npt.NDArray[np.int64]:
+    """`detect_heartbeats` after its filter, on a lead it filtered whole: the five-point
+    derivative, the 150 ms squared moving integration and the adaptive thresholds."""
+    derivative = np.correlate(filtered, np.array([-1, -2, 0, 2, 1]), mode="same")
+    integrated = _squared_moving_integration(derivative, int(0.15 * rate))
+    return np.flatnonzero(_thresholding(filtered, integrated, rate)).astype(np.int64)
 
 
 def _deflections(
-    samples: npt.NDArray[np.integer], found: npt.NDArray[np.int64], rate: float
-) -> npt.NDArray[np.int64]:
-    """Detections where the lead deflects and comes back, as a QRS does.
+    leads: Sequence[npt.NDArray[np.integer]], rate: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every lead's detections where the lead deflects and comes back, as a QRS does: their
+    positions, lead after lead, and the index of the lead of each.
 
     The detector's adaptive thresholds fall until they find something, so after a step
     or on a flat stretch they pick up filter ringing. A QRS rises and falls: within 100 ms
     either side, the signal's path exceeds its net change by a fifth of its swing at least,
-    where a step's path is its net change.
+    where a step's path is its net change. Judged for the detections of all leads at once
+    (one lead's samples around its own detections, clipped to its ends).
     """
-    if found.size == 0:
-        return found
+    found = _detections(leads, rate)
+    counts = [int(f.size) for f in found]
+    if not any(counts):
+        return _EMPTY, _EMPTY
+    lead_of = np.repeat(np.arange(len(leads)), counts)
+    positions = np.concatenate(found)
+    last = np.array([samples.size - 1 for samples in leads])[lead_of]
     reach = max(1, round(0.1 * rate))
-    index = np.clip(found[:, None] + np.arange(-reach, reach + 1)[None, :], 0, samples.size - 1)
-    around = samples[index].astype(np.float64)
+    index = np.clip(
+        positions[:, None] + np.arange(-reach, reach + 1)[None, :], 0, last[:, None]
+    )
+    around = np.concatenate(
+        [
+            samples[rows]
+            for samples, rows in zip(leads, np.split(index, np.cumsum(counts)[:-1]), strict=True)
+        ]
+    ).astype(np.float64)
     swing = around.max(axis=1) - around.min(axis=1)
     drift = np.abs(around[:, -1] - around[:, 0])
     variation = np.abs(np.diff(around, axis=1)).sum(axis=1)
     # Going back over the same ground: a step's path is exactly its drift.
-    kept: npt.NDArray[np.int64] = found[(swing > 0) & (variation - drift > 0.2 * swing)]
-    return kept
+    kept = (swing > 0) & (variation - drift > 0.2 * swing)
+    return positions[kept], lead_of[kept]
 
 
-def _fused(per_lead: list[npt.NDArray[np.int64]], rate: float) -> npt.NDArray[np.int64]:
-    """One position per QRS from every lead's detections (the rule in the module docstring)."""
-    active = [found for found in per_lead if found.size]
-    if not active:
+def _fused(
+    positions: npt.NDArray[np.int64], lead_of: npt.NDArray[np.int64], rate: float
+) -> npt.NDArray[np.int64]:
+    """One position per QRS from every lead's detections (the rule in the module docstring),
+    given as positions, lead after lead, and the lead of each."""
+    if positions.size == 0:
         return _EMPTY
-    needed = 1 if len(active) <= 2 else math.ceil(len(active) / 2)
-    positions = np.concatenate(active)
-    lead_ids = np.concatenate([np.full(found.size, i) for i, found in enumerate(active)])
+    active = np.unique(lead_of)
+    needed = 1 if active.size <= 2 else math.ceil(active.size / 2)
+    leads = int(active[-1]) + 1
     order = np.argsort(positions, kind="stable")
-    positions, lead_ids = positions[order], lead_ids[order]
+    positions, lead_of = positions[order], lead_of[order]
     cluster = np.concatenate(([0], np.cumsum(np.diff(positions) > MERGE_SECONDS * rate)))
     clusters = int(cluster[-1]) + 1
     # Leads seeing each cluster, each counted once however many detections it gave there.
-    pairs = np.unique(cluster * len(active) + lead_ids)
-    votes = np.bincount(pairs // len(active), minlength=clusters)
+    pairs = np.unique(cluster * leads + lead_of)
+    votes = np.bincount(pairs // leads, minlength=clusters)
+    # Each cluster's median position (`np.median`'s: the middle one, or the mean of the
+    # middle two, truncated): its positions are in order.
     bounds = np.flatnonzero(np.diff(cluster, prepend=-1, append=clusters))
-    centres = np.array(
-        [int(np.median(positions[a:b])) for a, b in itertools.pairwise(bounds)],
-        dtype=np.int64,
-    )
+    low, high = bounds[:-1] + (np.diff(bounds) - 1) // 2, bounds[:-1] + np.diff(bounds) // 2
+    centres = ((positions[low].astype(np.float64) + positions[high]) / 2).astype(np.int64)
     accepted = votes >= needed
     return _refractory(centres[accepted], votes[accepted], REFRACTORY_SECONDS * rate)
 

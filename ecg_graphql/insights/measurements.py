@@ -44,6 +44,7 @@ and isolated ectopic beats move only a few of the differences, not their median.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -254,12 +255,10 @@ def _delineate(
     boundary = [i for i, name in enumerate(names) if name not in _DERIVED_LIMB_LEADS]
     if not ({"I", "II"} <= set(names)):
         boundary = list(range(len(names)))
-    windows = _aligned_windows(signal[boundary], positions, before, after, align, rate)
-    if windows is None:
+    aligned = _aligned_beats(signal, boundary, positions, before, after, align, rate)
+    if aligned is None:
         return _Waves()
-    keep, positions = windows
-    all_beats = _cut(signal, positions, before, after)[:, keep]
-    median = np.median(all_beats, axis=1)
+    median, all_beats = aligned
     return _measure_median(median, all_beats, names, boundary, before, rate)
 
 
@@ -301,10 +300,19 @@ def _filtered(
     gains = [lead.units_per_mv for lead in leads]
     if all(g is not None and math.isfinite(g) and g > 0 for g in gains):
         raw /= np.array(gains, dtype=np.float64)[:, None]
-    high = min(BAND_HZ[1], 0.45 * rate)
-    sos = scipy.signal.butter(2, (BAND_HZ[0], high), btype="bandpass", fs=rate, output="sos")
-    result: npt.NDArray[np.float64] = scipy.signal.sosfiltfilt(sos, raw, axis=1)
+    result: npt.NDArray[np.float64] = scipy.signal.sosfiltfilt(_band(rate), raw, axis=1)
     return result
+
+
+@functools.lru_cache(maxsize=32)
+def _band(rate: float) -> npt.NDArray[np.float64]:
+    """The band-pass filter's sections at this rate (designed once per rate; scipy's
+    filters only read them)."""
+    high = min(BAND_HZ[1], 0.45 * rate)
+    sos: npt.NDArray[np.float64] = scipy.signal.butter(
+        2, (BAND_HZ[0], high), btype="bandpass", fs=rate, output="sos"
+    )
+    return sos
 
 
 def _cut(
@@ -316,42 +324,64 @@ def _cut(
     return windows
 
 
-def _aligned_windows(
+def _aligned_beats(
     signal: npt.NDArray[np.float64],
+    boundary: list[int],
     positions: npt.NDArray[np.int64],
     before: int,
     after: int,
     align: int,
     rate: float,
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]] | None:
-    """Beats shifted onto the first median's QRS; which to keep (same shape) and where."""
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """The median beat (lead, time) and the beats it is the median of (lead, beat, time):
+    beats shifted onto the first median's QRS (over the boundary leads), those of the same
+    shape kept; None with fewer than `MIN_BEATS` of them."""
     half_qrs = max(2, round(0.06 * rate))
-    qrs = _cut(signal, positions, half_qrs + align, half_qrs + align + 1)
-    template = np.median(qrs[:, :, align:-align], axis=1)
-    scores = np.stack(
-        [
-            np.einsum("lbt,lt->b", qrs[:, :, align + s : qrs.shape[2] - align + s], template)
-            for s in range(-align, align + 1)
-        ],
-        axis=1,
-    )
+    qrs = _cut(signal[boundary], positions, half_qrs + align, half_qrs + align + 1)
+    template = _median_beat(qrs[:, :, align:-align])
+    # Each beat's QRS against the template at every shift of -align..align samples.
+    shifted = np.lib.stride_tricks.sliding_window_view(qrs, template.shape[1], axis=2)
+    scores = np.einsum("lbst,lt->bs", shifted, template)
     positions = positions + scores.argmax(axis=1) - align
     beats = _cut(signal, positions, before, after)
-    median = np.median(beats, axis=1)
-    flat_beats = beats.transpose(1, 0, 2).reshape(beats.shape[1], -1)
-    flat_median = median.reshape(-1)
-    correlation = np.array([_correlation(beat, flat_median) for beat in flat_beats])
-    keep = correlation >= SAME_SHAPE_CORRELATION
+    median = _median_beat(beats)
+    keep = (
+        _correlations(beats[boundary].transpose(1, 0, 2), median[boundary])
+        >= SAME_SHAPE_CORRELATION
+    )
     if int(keep.sum()) < MIN_BEATS:
         return None
-    return keep, positions
+    if not keep.all():
+        beats = beats[:, keep]
+        median = _median_beat(beats)
+    return median, beats
 
 
-def _correlation(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    norm = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
-    return float(np.dot(a, b)) / norm if norm > 0 else 0.0
+def _median_beat(beats: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The sample-by-sample median over the beats of (lead, beat, time): `np.median`'s value
+    (the middle one, or the mean of the middle two), from a sort of the few beats, which
+    costs less than `np.median`'s partition along that axis."""
+    ordered = np.sort(beats, axis=1)
+    count = beats.shape[1]
+    median: npt.NDArray[np.float64] = (
+        ordered[:, (count - 1) // 2] + ordered[:, count // 2]
+    ) / 2.0
+    return median
+
+
+def _correlations(
+    beats: npt.NDArray[np.float64], reference: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Pearson correlation of each beat (beat, ...) with the reference (...), every lead's
+    samples end to end; 0 where either is constant."""
+    flat = beats.reshape(beats.shape[0], -1)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    ref = reference.reshape(-1)
+    ref = ref - ref.mean()
+    norms = np.sqrt((flat * flat).sum(axis=1) * float(np.dot(ref, ref)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        correlation: npt.NDArray[np.float64] = np.where(norms > 0, (flat @ ref) / norms, 0.0)
+    return correlation
 
 
 def _measure_median(
@@ -489,9 +519,7 @@ def _p_onset(
     region = slice(low + start, high)
     reference = deflection[:, region] - deflection[:, region].mean(axis=1, keepdims=True)
     centred = beats[:, :, region] - beats[:, :, region].mean(axis=2, keepdims=True)
-    per_beat = centred.transpose(1, 0, 2).reshape(beats.shape[1], -1)
-    flat_reference = reference.reshape(-1)
-    agreement = np.median([_correlation(beat, flat_reference) for beat in per_beat])
+    agreement = np.median(_correlations(centred.transpose(1, 0, 2), reference))
     if agreement < P_MIN_BEAT_CORRELATION:
         return None
     return low + start

@@ -23,10 +23,12 @@ GOOD
 Without a sampling rate only FLAT can be decided (it needs no time axis): the result is
 FLAT or None (unknown), never a guess at the time-based rules.
 
-Long leads are read a block at a time (`Accumulator`: the rules above decided in one pass,
-and `quality` is that pass over the whole lead), and NOISY looks at no more than 64 windows
-spread evenly over the lead, so time and memory stay bounded whatever the length. Block by
-block, the verdict is exactly the whole lead's: the minimum and maximum are running ones,
+Long leads are read a block at a time (`Accumulator`: the rules above decided in one pass),
+and NOISY looks at no more than 64 windows spread evenly over the lead, so time and memory
+stay bounded whatever the length. The leads of an ECG in memory are judged together
+(`qualities`: each statistic one array operation over every lead, not one per lead); the
+rules themselves are one function (`_verdict`) that both forms feed. Block by block, the
+verdict is exactly the whole lead's: the minimum and maximum are running ones,
 and a run at the running minimum (maximum) is carried across block edges and forgotten
 when a lower (higher) value appears, so the longest run at the lead's own extreme is what
 remains at the end; the NOISY windows are placed from the lead's length, known before its
@@ -36,6 +38,7 @@ first sample, and copied as their samples go by.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,15 +62,13 @@ NOISY_BELOW_RATIO = 6.0
 
 _BLOCK = 1 << 20
 _MAD_TO_SIGMA = 1.4826
+_NEEDS_RATIO = "needs the QRS-to-noise ratio"  # internal: not a verdict
 
 
 def quality(lead: LeadSignal) -> str | None:
     """GOOD, FLAT, CLIPPED or NOISY by the rules of this module; None when not decidable
     (no sampling rate and not flat, or no samples)."""
-    info = LeadInfo(lead.name, int(lead.samples.size), lead.sampling_rate, lead.units_per_mv)
-    verdict = Accumulator(info)
-    verdict.add(lead.samples)
-    return verdict.result()
+    return qualities([lead])[0]
 
 
 def _valid_rate(rate: float | None) -> float | None:
@@ -170,29 +171,119 @@ class Accumulator:
         low, high = self._low.value, self._high.value
         if low is None or high is None:
             return None
-        if high == low:
-            return FLAT
-        units = self._lead.units_per_mv
-        if (
-            units is not None
-            and math.isfinite(units)
-            and units > 0
-            and (high - low) / units < FLAT_PEAK_TO_PEAK_MV
-        ):
-            return FLAT
-        rate = self._rate
-        if rate is None:
-            return None
-        run = math.floor(CLIPPED_RUN_SECONDS * rate) + 1  # samples in a run longer than 50 ms
-        if self._low.longest >= run or self._high.longest >= run:
-            return CLIPPED
-        if (
-            self._plan is not None
-            and self._rows is not None
-            and _ratio(self._rows, self._plan.lag, rate) < NOISY_BELOW_RATIO
-        ):
-            return NOISY
-        return GOOD
+        verdict = _verdict(
+            low,
+            high,
+            self._lead.units_per_mv,
+            self._rate,
+            max(self._low.longest, self._high.longest),
+            self._plan is not None,
+        )
+        plan, rows, rate = self._plan, self._rows, self._rate
+        if verdict is not _NEEDS_RATIO or plan is None or rows is None or rate is None:
+            return verdict
+        return _noisy(_ratios(rows[None], plan.lag, rate))[0]
+
+
+def _verdict(
+    low: int,
+    high: int,
+    units_per_mv: float | None,
+    rate: float | None,
+    longest_at_extreme: int,
+    judged_for_noise: bool,
+) -> str | None:
+    """The rules of the module docstring before NOISY, from a lead's minimum, maximum and
+    longest run at either; `_NEEDS_RATIO` when only the QRS-to-noise ratio can decide
+    between NOISY and GOOD."""
+    if high == low:
+        return FLAT
+    if (
+        units_per_mv is not None
+        and math.isfinite(units_per_mv)
+        and units_per_mv > 0
+        and (high - low) / units_per_mv < FLAT_PEAK_TO_PEAK_MV
+    ):
+        return FLAT
+    if rate is None:
+        return None
+    run = math.floor(CLIPPED_RUN_SECONDS * rate) + 1  # samples in a run longer than 50 ms
+    if longest_at_extreme >= run:
+        return CLIPPED
+    return _NEEDS_RATIO if judged_for_noise else GOOD
+
+
+def qualities(leads: Sequence[LeadSignal]) -> list[str | None]:
+    """`quality` of each lead. Leads of the same length and rate (all of them, in an ECG)
+    are judged together, a few at a time (at most `_BLOCK` samples): the minimum, maximum,
+    runs at either and the NOISY ratios of each, each in one array operation over them all
+    instead of one per lead. A lead longer than `_BLOCK` goes through the `Accumulator`,
+    a block at a time. The same verdicts either way (tests/insights/test_streaming.py)."""
+    verdicts: list[str | None] = [None] * len(leads)
+    groups: dict[tuple[int, float | None], list[int]] = {}
+    for index, lead in enumerate(leads):
+        count = int(lead.samples.size)
+        if count > _BLOCK:
+            info = LeadInfo(lead.name, count, lead.sampling_rate, lead.units_per_mv)
+            accumulator = Accumulator(info)
+            accumulator.add(lead.samples)
+            verdicts[index] = accumulator.result()
+        elif count > 0:
+            groups.setdefault((count, _valid_rate(lead.sampling_rate)), []).append(index)
+    for (count, rate), members in groups.items():
+        together = max(1, _BLOCK // count)
+        for first in range(0, len(members), together):
+            indices = members[first : first + together]
+            for index, verdict in zip(
+                indices, _judged([leads[i] for i in indices], count, rate), strict=True
+            ):
+                verdicts[index] = verdict
+    return verdicts
+
+
+def _judged(leads: list[LeadSignal], count: int, rate: float | None) -> list[str | None]:
+    """The verdicts of leads of `count` samples each at `rate`, computed together."""
+    signal = np.stack([lead.samples for lead in leads])
+    low, high = signal.min(axis=1), signal.max(axis=1)
+    plan = None if rate is None else _noise_plan(count, rate)
+    longest = (
+        np.maximum(_longest_run(signal, low), _longest_run(signal, high))
+        if rate is not None
+        else np.zeros(len(leads), dtype=np.int64)
+    )
+    verdicts = [
+        _verdict(lo, hi, lead.units_per_mv, rate, run, plan is not None)
+        for lead, lo, hi, run in zip(
+            leads, low.tolist(), high.tolist(), longest.tolist(), strict=True
+        )
+    ]
+    pending = [i for i, verdict in enumerate(verdicts) if verdict is _NEEDS_RATIO]
+    if pending and plan is not None and rate is not None:
+        # The windows start at multiples of their length: whole windows of a reshape, a
+        # view (no copy of the samples) when every lead and every window is judged.
+        judged = signal if len(pending) == len(leads) else signal[pending]
+        windows = count // plan.window
+        rows = judged[:, : windows * plan.window].reshape(len(pending), windows, -1)
+        if len(plan.starts) < windows:
+            rows = rows[:, np.array(plan.starts) // plan.window]
+        for i, verdict in zip(pending, _noisy(_ratios(rows, plan.lag, rate)), strict=True):
+            verdicts[i] = verdict
+    return verdicts
+
+
+def _longest_run(
+    signal: npt.NDArray[np.integer], value: npt.NDArray[np.integer]
+) -> npt.NDArray[np.int64]:
+    """Per row of signal, the longest run of consecutive samples equal to that row's value."""
+    at = np.flatnonzero(signal == value[:, None])  # row after row, each in order
+    longest = np.zeros(signal.shape[0], dtype=np.int64)
+    if at.size:
+        rows = at // signal.shape[1]
+        starts = np.ones(at.size, dtype=bool)
+        starts[1:] = (at[1:] != at[:-1] + 1) | (rows[1:] != rows[:-1])
+        lengths = np.diff(np.append(np.flatnonzero(starts), at.size))
+        np.maximum.at(longest, rows[starts], lengths)
+    return longest
 
 
 def qrs_to_noise_ratio(samples: npt.NDArray[np.integer], sampling_rate: float) -> float:
@@ -201,21 +292,40 @@ def qrs_to_noise_ratio(samples: npt.NDArray[np.integer], sampling_rate: float) -
     if plan is None:
         return math.inf
     rows = np.stack([samples[start : start + plan.window] for start in plan.starts])
-    return _ratio(rows, plan.lag, sampling_rate)
+    return float(_ratios(rows[None], plan.lag, sampling_rate)[0])
 
 
-def _ratio(rows: npt.NDArray[np.integer], lag: int, sampling_rate: float) -> float:
-    rows = rows.astype(np.float64)
-    difference = rows[:, lag:] - rows[:, :-lag]
+def _ratios(
+    rows: npt.NDArray[np.integer], lag: int, sampling_rate: float
+) -> npt.NDArray[np.float64]:
+    """The QRS-to-noise ratio of each lead from its windows: rows is (lead, window, sample)."""
+    difference = np.subtract(rows[:, :, lag:], rows[:, :, :-lag], dtype=np.float64)
     # The noise level is a median: every 4 ms is as good an estimate as every sample.
     stride = max(1, int(sampling_rate // 250))
-    deviation = np.abs(difference - np.median(difference[:, ::stride], axis=1, keepdims=True))
-    sigma = _MAD_TO_SIGMA * np.median(deviation[:, ::stride], axis=1)
-    peak = deviation.max(axis=1)
+    sampled = np.sort(difference[:, :, ::stride], axis=2)
+    centre = _median_of_sorted(sampled)
+    sigma = _MAD_TO_SIGMA * _median_of_sorted(np.sort(np.abs(sampled - centre[:, :, None])))
+    # The largest |difference - centre| is at the largest or the smallest difference.
+    peak = np.maximum(difference.max(axis=2) - centre, centre - difference.min(axis=2))
     # A quantised clean lead can have most differences equal: no measurable noise at all.
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.where(sigma > 0, peak / sigma, math.inf)
-    return float(np.median(ratios))
+    return _median_of_sorted(np.sort(ratios, axis=1))
+
+
+def _median_of_sorted(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The median along the last axis of values sorted along it (`np.median`'s value: the
+    middle one, or the mean of the middle two). Sorting a few hundred values and taking
+    the middle is cheaper than `np.median`'s partition and its checks."""
+    count = values.shape[-1]
+    middle: npt.NDArray[np.float64] = (
+        values[..., (count - 1) // 2] + values[..., count // 2]
+    ) / 2.0
+    return middle
+
+
+def _noisy(ratios: npt.NDArray[np.float64]) -> list[str | None]:
+    return [NOISY if ratio < NOISY_BELOW_RATIO else GOOD for ratio in ratios.tolist()]
 
 
 def accumulator(lead: LeadInfo) -> Accumulator:

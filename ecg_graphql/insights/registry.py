@@ -14,7 +14,7 @@ have at an older version, or failed); until then it reads as null.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ecg_graphql.insights import amplitude, beats, measurements, quality, zero_crossings
@@ -39,6 +39,9 @@ class LeadAnalysis:
     compute: Callable[[LeadSignal], object]
     # The same analysis fed a block at a time (bounded memory); None: read the lead whole.
     stream: Callable[[LeadInfo], LeadAccumulator] | None = None
+    # The same analysis of every lead of an ECG in one call (one value per lead, as `compute`
+    # gives), for analyses that share work across leads; None: `compute` lead by lead.
+    every_lead: Callable[[Sequence[LeadSignal]], Sequence[object]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,9 @@ LEAD_ANALYSES: tuple[LeadAnalysis, ...] = (
         "zero_crossings", zero_crossings.VERSION, zero_crossings.of_lead, zero_crossings.counter
     ),
     LeadAnalysis("amplitude", amplitude.VERSION, amplitude.amplitude, amplitude.accumulator),
-    LeadAnalysis("quality", quality.VERSION, quality.quality, quality.accumulator),
+    LeadAnalysis(
+        "quality", quality.VERSION, quality.quality, quality.accumulator, quality.qualities
+    ),
 )
 ECG_ANALYSES: tuple[EcgAnalysis, ...] = (
     EcgAnalysis("beats", beats.VERSION, beats.of_ecg, beats.of_source),

@@ -128,7 +128,10 @@ def run(
         if only is not None and lead_analysis.name not in only:
             continue
         try:
-            values = [plain(lead_analysis.compute(lead)) for lead in ecg.leads]
+            if lead_analysis.every_lead is not None:
+                values = [plain(value) for value in lead_analysis.every_lead(ecg.leads)]
+            else:
+                values = [plain(lead_analysis.compute(lead)) for lead in ecg.leads]
         except Exception as error:  # isolated: the other analyses and the upload go on
             results.lead[lead_analysis.name] = _failed(
                 lead_analysis.version, error, ecg_id=ecg_id, name=lead_analysis.name

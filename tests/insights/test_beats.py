@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pytest
+from sleepecg.heartbeats import detect_heartbeats
 
+from ecg_graphql.insights import beats
 from ecg_graphql.insights.beats import detect_beats
 from ecg_graphql.insights.signals import EcgSignal, LeadSignal
 from tests.harness import load_annotations, load_signal
@@ -129,3 +131,27 @@ def test_signals_shorter_than_the_learning_phase_never_reach_the_detector(rate: 
     found = detect_beats(EcgSignal((LeadSignal("I", long, rate, None),), rate))
     assert found is not None
     assert found.size > 0
+
+
+@pytest.mark.parametrize(
+    "name", [MITDB, MORTARA, "ptb_s0010_wfdb.json", "bitalino_pyhrv_centered.json"]
+)
+@pytest.mark.parametrize("rate_factor", [1.0, 0.5])
+def test_leads_detected_together_equal_detect_heartbeats_lead_by_lead(
+    name: str, rate_factor: float
+) -> None:
+    # Leads filtered in one call and thresholded by sleepecg's kernels, beside leads that
+    # go through detect_heartbeats itself (a flat start, another length), all as it finds.
+    ecg = load_signal(name)
+    assert ecg.sampling_rate is not None
+    rate = ecg.sampling_rate * rate_factor
+    leads: list[npt.NDArray[np.integer]] = [lead.samples[:30_000] for lead in ecg.leads]
+    flat_start = leads[0].copy()
+    flat_start[:500] = flat_start[0]
+    leads += [flat_start, leads[0][:-7], -leads[-1]]
+    found = beats._detections(leads, rate)
+    expected = [detect_heartbeats(samples.astype(np.float64), rate) for samples in leads]
+    assert len(found) == len(expected)
+    for got, want in zip(found, expected, strict=True):
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, want)
