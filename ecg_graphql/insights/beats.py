@@ -2,8 +2,9 @@
 
 Each lead goes through sleepecg's `detect_heartbeats` (Pan-Tompkins with adaptive
 thresholds, BSD-3-Clause, validated by its authors on the MIT-BIH, GUDB and LTDB
-databases); leads of the same length share one call of its band-pass filter, then go
-through its own thresholding kernels, with exactly its detections (`_detections`). A
+databases), taken apart: its band-pass filter (shared by leads of the same length), then its
+own C kernels, with exactly its detections, except on a lead that would make its
+thresholding kernel write past its buffer, which has none (`_thresholded`). A
 detection counts only where the lead goes up and down, as a QRS does (this drops what the
 detector finds after a step). The detections of all leads are then fused: detections less
 than 100 ms apart are one QRS seen by several leads; a QRS is kept when at least half of
@@ -28,16 +29,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 import scipy.signal
-from sleepecg.heartbeats import detect_heartbeats
+
+# The second half of `detect_heartbeats`: its C kernels (sleepecg is pinned, 0.6.0). Called
+# directly so that no lead reaches `_thresholding` unguarded (see `_thresholded`).
+from sleepecg._heartbeat_detection import _squared_moving_integration, _thresholding
 
 from ecg_graphql.insights.signals import EcgSignal, EcgSource
-
-try:  # the second half of `detect_heartbeats`: its C kernels (sleepecg is pinned, 0.6.0)
-    from sleepecg._heartbeat_detection import _squared_moving_integration, _thresholding
-except ImportError:  # pragma: no cover - then every lead goes through detect_heartbeats
-    _KERNELS = False
-else:
-    _KERNELS = True
 
 VERSION = 1
 
@@ -106,26 +103,27 @@ def detect_beats_windows(
 def _detections(
     leads: Sequence[npt.NDArray[np.integer]], rate: float
 ) -> list[npt.NDArray[np.int64]]:
-    """Each lead's `detect_heartbeats` detections; empty where the detector cannot run
-    (flat or too short).
+    """Each lead's detections, exactly those of sleepecg's `detect_heartbeats` (tests/
+    insights/test_beats.py); empty where the detector cannot run (flat or too short) or
+    would overrun its buffers (see `_thresholded`).
 
-    `detect_heartbeats` band-passes its lead (`sosfiltfilt`), then thresholds it in C. Most
-    of its time on a short lead is the filter call's own overhead, the same for every lead,
-    so leads of the same length that it would filter whole (their second sample differs
-    from the first) are filtered together, in one call along the time axis (bit for bit
-    the same rows), and each goes through the detector's own C kernels as it would; the
-    others go through `detect_heartbeats` itself. The same detections either way
-    (tests/insights/test_beats.py).
+    `detect_heartbeats` band-passes its lead from the first sample that differs from the
+    first (`sosfiltfilt`), then thresholds it in C. Most of its time on a short lead is the
+    filter call's own overhead, the same for every lead, so leads of the same length that
+    it filters whole (their second sample differs from the first) are filtered together, in
+    one call along the time axis (bit for bit the same rows); each goes through the
+    detector's own C kernels as it would.
     """
     found = [_EMPTY] * len(leads)
     together: dict[int, list[int]] = {}
     for index, samples in enumerate(leads):
         if not _runnable(samples, rate):
             continue
-        if _KERNELS and samples[1] != samples[0]:
+        if samples[1] != samples[0]:
             together.setdefault(int(samples.size), []).append(index)
         else:
-            found[index] = _detect(samples, rate)
+            start = int(np.argmax(samples != samples[0]))
+            found[index] = _detect(samples[start:], rate) + start
     for size, members in together.items():
         step = max(1, _FILTER_TOGETHER // size)
         for first in range(0, len(members), step):
@@ -147,21 +145,22 @@ def _runnable(samples: npt.NDArray[np.integer], rate: float) -> bool:
     """Whether the detector can run on the lead (else it has no detections)."""
     if samples.size < 2 or samples.min() == samples.max() or rate < MIN_RATE:
         return False
-    # sleepecg's C kernel reads a 2 s learning phase and sizes its RR buffer by the length
-    # without checking either (a shorter signal reads and writes past its buffers and can
-    # crash the process), and it starts at the first sample that differs from the first.
+    # sleepecg's C kernel reads a 2 s learning phase without checking the length (a shorter
+    # signal reads past its buffers and can crash the process), and it starts at the first
+    # sample that differs from the first.
     first_nonflat = int(np.argmax(samples != samples[0]))
     return samples.size - first_nonflat > math.ceil(LEARNING_SECONDS * rate) + 1
 
 
 def _detect(samples: npt.NDArray[np.integer], rate: float) -> npt.NDArray[np.int64]:
-    """One runnable lead's detections through `detect_heartbeats` itself."""
+    """One runnable lead's detections, `detect_heartbeats` on a lead whose second sample
+    differs from its first (the caller cuts a flat start and adds its length back)."""
     try:
-        found = detect_heartbeats(samples.astype(np.float64), rate)
+        filtered = scipy.signal.sosfiltfilt(_detector_band(rate), samples.astype(np.float64))
     except ValueError:
         # Raised for signals it cannot filter (shorter than the filter's padding).
         return _EMPTY
-    return np.asarray(found, dtype=np.int64)
+    return _thresholded(np.ascontiguousarray(filtered), rate)
 
 
 @functools.lru_cache(maxsize=32)
@@ -175,9 +174,29 @@ def _detector_band(rate: float) -> npt.NDArray[np.float64]:
 
 def _thresholded(filtered: npt.NDArray[np.float64], rate: float) -> npt.NDArray[np.int64]:
     """`detect_heartbeats` after its filter, on a lead it filtered whole: the five-point
-    derivative, the 150 ms squared moving integration and the adaptive thresholds."""
+    derivative, the 150 ms squared moving integration and the adaptive thresholds.
+
+    The thresholding kernel keeps the RR interval of every beat in a buffer of
+    `len // refractory` slots but may find one beat more than that (beats only need to be a
+    refractory period apart, and the n-th is written to slot n): on a lead detected at
+    nearly every refractory period, such as the ringing after a step, it writes past the
+    buffer and corrupts the heap (measured: `free(): invalid next size`, the process
+    aborted). So the kernel first runs on the lead followed by zeros (which hold no peak),
+    four refractory periods more than enough buffer for any count; up to the lead's
+    second-to-last sample that run decides exactly as the plain one, so the plain run finds
+    at most as many beats. Only when that leaves a free slot does the plain run go ahead
+    (the same detections as `detect_heartbeats`, bit for bit); otherwise the lead has no
+    beats: one at nearly every 200 ms throughout is not a heart rhythm.
+    """
     derivative = np.correlate(filtered, np.array([-1, -2, 0, 2, 1]), mode="same")
     integrated = _squared_moving_integration(derivative, int(0.15 * rate))
+    refractory = int(REFRACTORY_SECONDS * rate)
+    padding = np.zeros(4 * refractory + 4)
+    bounded = _thresholding(
+        np.concatenate([filtered, padding]), np.concatenate([integrated, padding]), rate
+    )
+    if int(np.count_nonzero(bounded)) >= filtered.size // refractory:
+        return _EMPTY
     return np.flatnonzero(_thresholding(filtered, integrated, rate)).astype(np.int64)
 
 

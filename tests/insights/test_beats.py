@@ -3,6 +3,9 @@ QRS over many leads, windowed equal to unwindowed, hostile signals."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -11,7 +14,7 @@ from sleepecg.heartbeats import detect_heartbeats
 from ecg_graphql.insights import beats
 from ecg_graphql.insights.beats import detect_beats
 from ecg_graphql.insights.signals import EcgSignal, LeadSignal
-from tests.harness import load_annotations, load_signal
+from tests.harness import ROOT, load_annotations, load_signal
 
 MITDB = "mitdb100_wfdb_centered.json"
 MORTARA = "mortara_pydicom_12lead.json"
@@ -155,3 +158,31 @@ def test_leads_detected_together_equal_detect_heartbeats_lead_by_lead(
     for got, want in zip(found, expected, strict=True):
         assert got.dtype == np.int64
         np.testing.assert_array_equal(got, want)
+
+
+# Runs in a child process: the failure it guards against aborts the process (heap corruption).
+STEPS = """
+import sys
+import numpy as np
+from ecg_graphql.insights import beats
+crash = np.r_[np.zeros(1137, dtype=np.int64), np.full(1138, 500, dtype=np.int64)]
+assert beats._detections([crash], 360.0)[0].size == 0
+for rate in (250.0, 360.0, 500.0, 1000.0):
+    for flat in range(int(2 * rate), int(5 * rate), 37):
+        for after in (int(2.1 * rate), int(3.2 * rate), int(6.3 * rate)):
+            lead = np.r_[np.zeros(flat, dtype=np.int64), np.full(after, 500, dtype=np.int64)]
+            found = beats._detections([lead, -lead, lead[::-1].copy()], rate)
+            assert all(f.dtype == np.int64 for f in found)
+print("ok")
+"""
+
+
+def test_a_step_never_makes_the_detector_write_past_its_buffer() -> None:
+    # Found on a 360 Hz upload: 1137 zeros then 1138 samples of 500. After the step the
+    # detector's thresholds fall and it takes ringing at nearly every 200 ms, one beat more
+    # than its RR buffer holds, and sleepecg's kernel corrupted the heap (process aborted).
+    done = subprocess.run(  # noqa: S603  (our own interpreter and script)
+        [sys.executable, "-c", STEPS], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
