@@ -509,12 +509,13 @@ SUMMARY = re.compile(r"queued (\d+) ECGs with stale analyses; analysed (\d+) her
 async def test_workers_and_the_backfill_racing_over_many_jobs_run_each_once(
     api: Api, started: list[Worker], workers: int
 ) -> None:
-    jobs = 8
+    jobs = 10
     expected: dict[ObjectId, Any] = {}
-    # 30 min each (all different): the jobs take seconds together, so a worker polling each
-    # second finds some queued while the backfill runs the others.
+    # 40 min each (all different): the jobs take several seconds together, so a worker
+    # polling each second finds some queued while the backfill runs the others (with 8 of
+    # 30 min, a loaded machine once saw the backfill run them all between two polls).
     for number in range(jobs):
-        ecg, want = await stale_ecg(f"stale-{number}", 1800, shift=977 * number)
+        ecg, want = await stale_ecg(f"stale-{number}", 2400, shift=977 * number)
         expected[ecg] = want
     running = [start(started, api) for _ in range(workers)]
     for process in running:
