@@ -12,12 +12,18 @@ from typing import Any
 from bson import ObjectId
 
 from ecg_graphql.ecgs.service import StoredEcg, get_ecg, read_signal
+from ecg_graphql.formats.errors import TooLongToExport
 from ecg_graphql.formats.paper import Layout
 from ecg_graphql.formats.record import MEASUREMENT_UNITS, EcgRecord, Measurement, RecordLead
 from ecg_graphql.formats.registry import FORMATS, ExportFormat
 from ecg_graphql.formats.wfdb import record_name
 from ecg_graphql.insights.runner import AnalysisStatus
 from ecg_graphql.insights.signals import EcgSignal
+
+# Exports of every sample (FHIR, WFDB) are built in memory, some 30 bytes a sample at the
+# peak (the samples as int64, their text or packed copy, the compressed file): 4 M samples
+# (12 leads of 5.5 min at 1 kHz; MIT-BIH's 30 min x 2 leads is 1.3 M) stay near 120 MB.
+MAX_EXPORT_SAMPLES = 4_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +40,16 @@ async def export_ecg(
 ) -> ExportFile | None:
     """The owner's ECG `ecg_id` written in `format_name` (a key of `FORMATS`), or None when the
     owner has no such ECG. Raises the format's refusal (`SamplingRateRequired` for FHIR and
-    WFDB of an ECG without sampling rate)."""
+    WFDB of an ECG without sampling rate, `TooLongToExport` for a file of every sample past
+    `MAX_EXPORT_SAMPLES`)."""
     export_format = FORMATS[format_name]
     document = await get_ecg(owner_id=owner_id, ecg_id=ecg_id)
     if document is None:
         return None
     shown = export_format.shows_seconds
+    total = sum(lead.number_of_samples for lead in document.leads)
+    if shown is None and total > MAX_EXPORT_SAMPLES:
+        raise TooLongToExport(export_format.name, total, MAX_EXPORT_SAMPLES)
     rate = document.sampling_rate
     # A plot page shows its first seconds: read those only, not a whole Holter recording.
     limit = None if shown is None or rate is None else math.ceil(shown * rate) + 1

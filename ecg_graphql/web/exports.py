@@ -34,7 +34,7 @@ from ecg_graphql.auth import tokens
 from ecg_graphql.auth.roles import Role
 from ecg_graphql.db.documents import UserDocument
 from ecg_graphql.ecgs.exports import export_ecg
-from ecg_graphql.formats.errors import SamplingRateRequired
+from ecg_graphql.formats.errors import SamplingRateRequired, TooLongToExport
 from ecg_graphql.formats.fhir import operation_outcome
 from ecg_graphql.formats.paper import Layout
 from ecg_graphql.formats.registry import FORMATS, ExportFormat
@@ -168,7 +168,7 @@ async def _file(
         exported = await export_ecg(
             owner_id=owner_id, ecg_id=ecg_id, format_name=export_format.name, layout=layout
         )
-    except SamplingRateRequired as refusal:
+    except (SamplingRateRequired, TooLongToExport) as refusal:
         if export_format.name == "FHIR":
             body = operation_outcome(str(refusal))
             raise _Refused(

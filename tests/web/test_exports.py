@@ -273,6 +273,31 @@ async def test_without_sampling_rate_fhir_and_wfdb_answer_409(api: Api) -> None:
     assert (await api.http.get(await _url(api, token, "no-rate", "PDF"))).status_code == 200
 
 
+async def test_fhir_and_wfdb_of_more_samples_than_a_file_may_hold_answer_409(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both are built whole in memory: a 24 h recording would take gigabytes. The limit is
+    # lowered here so a small ECG is past it; the one just at it still exports.
+    token = await api.user_token()
+    await api.uploaded(_small("long"), token)
+    document = await EcgDocument.get_pymongo_collection().find_one({"ecg_id": "long"})
+    assert document is not None
+    total = sum(lead["number_of_samples"] for lead in document["leads"])
+    monkeypatch.setattr(ecg_exports, "MAX_EXPORT_SAMPLES", total)
+    assert (await api.http.get(await _url(api, token, "long", "FHIR"))).status_code == 200
+    monkeypatch.setattr(ecg_exports, "MAX_EXPORT_SAMPLES", total - 1)
+    fhir = await api.http.get(await _url(api, token, "long", "FHIR"))
+    assert fhir.status_code == 409
+    assert fhir.headers["content-type"] == "application/fhir+json"
+    outcome = OperationOutcome.model_validate_json(fhir.content)
+    assert f"this ECG has {total:,}" in str(outcome.issue[0].diagnostics)
+    zipped = await api.http.get(await _url(api, token, "long", "WFDB"))
+    assert zipped.status_code == 409
+    assert "Lead.signal(offset, limit)" in zipped.json()["detail"]
+    # Plots read only the seconds they show: still drawn.
+    assert (await api.http.get(await _url(api, token, "long", "SVG"))).status_code == 200
+
+
 async def test_bearer_access_token_works_without_a_link_token(api: Api) -> None:
     token = await api.user_token()
     await api.uploaded(_small("bearer"), token)
