@@ -11,9 +11,12 @@ the page was read after the revision and nothing changed it since. So the cache 
 show a stale listing through the service's own writes. Writes made behind the service's back
 (a restore, a hand edit in the database) are seen once the page expires (`TTL_SECONDS`).
 
-Bounded: `MAX_PAGES` pages per process, and a page holding more than `MAX_BEATS` stored
-beats (long recordings keep a beat list each) is not kept. Pages are kept as the caller's
-view (the GraphQL edges), built once. Used only on the event loop (no lock).
+Bounded by what it holds: `MAX_ECGS` ECGs over all kept pages (a kept ECG, its stored
+document and GraphQL view, is about 12 KB: some 24 MB in all), only the pages of an owner's
+newest revision (a change drops the older ones at once), and a page holding more than
+`MAX_BEATS` stored beats (long recordings keep a beat array each) is not kept. Pages are
+kept as the caller's view (the GraphQL edges), built once. Used only on the event loop (no
+lock).
 """
 
 from __future__ import annotations
@@ -25,27 +28,62 @@ from cachetools import TTLCache
 
 from ecg_graphql.paging import Page
 
-MAX_PAGES = 256
+MAX_ECGS = 2_000
+MAX_OWNERS = 10_000
 MAX_BEATS = 20_000
 TTL_SECONDS = 60.0
 T = TypeVar("T")
+_Key = tuple[Hashable, int, Hashable, Callable[[Any], Any]]
 
-_pages: TTLCache[Hashable, Page[Any]] = TTLCache(maxsize=MAX_PAGES, ttl=TTL_SECONDS)
+
+def _weight(page: Page[Any]) -> int:
+    return max(1, len(page.items))
 
 
-def get(key: Hashable, view: Callable[[Any], T]) -> Page[T] | None:
-    """The page kept under `key` for this view, or None."""
-    page: Page[T] | None = _pages.get((key, view))
+_pages: TTLCache[_Key, Page[Any]] = TTLCache(maxsize=MAX_ECGS, ttl=TTL_SECONDS, getsizeof=_weight)
+# Per owner: the newest revision pages are kept under, and their keys.
+_owners: TTLCache[Hashable, tuple[int, set[_Key]]] = TTLCache(maxsize=MAX_OWNERS, ttl=TTL_SECONDS)
+
+
+def get(owner: Hashable, revision: int, key: Hashable, view: Callable[[Any], T]) -> Page[T] | None:
+    """The page kept for `key` (the page's position and size) of the owner's ECGs at this
+    revision, as this view; or None."""
+    page: Page[T] | None = _pages.get((owner, revision, key, view))
     return page
 
 
-def put(key: Hashable, view: Callable[[Any], T], page: Page[T], beats: int) -> None:
-    """Keep the page (of `beats` stored beats in all) under `key` for this view."""
-    if beats > MAX_BEATS:
+def put(
+    owner: Hashable,
+    revision: int,
+    key: Hashable,
+    view: Callable[[Any], T],
+    page: Page[T],
+    *,
+    beats: int,
+) -> None:
+    """Keep the page (of `beats` stored beats in all), read after the owner's counter said
+    `revision`; the owner's pages of older revisions go."""
+    if beats > MAX_BEATS or _weight(page) > MAX_ECGS:
         return
-    _pages[(key, view)] = page
+    newest, keys = _owners.get(owner, (revision, set()))
+    if revision < newest:
+        return  # read before a change another request has already seen
+    if revision > newest:
+        for old in keys:
+            _pages.pop(old, None)
+        keys = set()
+    entry: _Key = (owner, revision, key, view)
+    _pages[entry] = page
+    keys.add(entry)
+    _owners[owner] = (revision, {k for k in keys if k in _pages})
+
+
+def kept() -> int:
+    """How many ECGs the kept pages hold."""
+    return int(_pages.currsize)
 
 
 def clear() -> None:
     """Forget every page (tests that rewrite documents behind the service's back)."""
     _pages.clear()
+    _owners.clear()

@@ -202,13 +202,14 @@ async def list_ecgs(
     check_page_size(first)
     position = None if after is None else _position(after)
     counts = await ecg_store.owner_counts(owner_id)
-    key = (ecg_store.collection_name(), owner_id, counts.revision, position, first)
-    page = page_cache.get(key, view)
+    owner = (ecg_store.collection_name(), owner_id)
+    page = page_cache.get(owner, counts.revision, (position, first), view)
     if page is None:
         rows = await ecg_store.page_ecgs(owner_id, after=position, limit=first + 1, counts=counts)
         documents = [StoredEcg.from_row(row) for row in rows]
         page = Page.of([view(document) for document in documents], first)
-        page_cache.put(key, view, page, beats=sum(d.beat_count for d in documents))
+        beats = sum(d.beat_count for d in documents)
+        page_cache.put(owner, counts.revision, (position, first), view, page, beats=beats)
     return page, counts.count
 
 

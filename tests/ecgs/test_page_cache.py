@@ -92,10 +92,24 @@ async def test_a_page_with_many_stored_beats_is_not_kept(
     page_cache.clear()
     monkeypatch.setattr(page_cache, "MAX_BEATS", beats - 1)
     await page(api, token)
-    assert len(page_cache._pages) == 0  # too heavy to keep: read from the database each time
+    assert page_cache.kept() == 0  # too heavy to keep: read from the database each time
     monkeypatch.setattr(page_cache, "MAX_BEATS", beats)
     await page(api, token)
-    assert len(page_cache._pages) == 1
+    assert page_cache.kept() == 1
+
+
+async def test_a_change_drops_the_owners_older_pages(api: Api) -> None:
+    token = await api.user_token()
+    for day in range(1, 4):
+        assert (await api.upload(ecg(f"k{day}", day), token))["__typename"] == "Ecg"
+    page_cache.clear()
+    await page(api, token, first=2)
+    await page(api, token, first=10)
+    assert page_cache.kept() == 2 + 3
+    assert (await api.upload(ecg("k9", 9), token))["__typename"] == "Ecg"
+    assert ids(await page(api, token, first=10)) == ["k9", "k3", "k2", "k1"]
+    # Only the page of the new revision is kept: the two of the old one went with the change.
+    assert page_cache.kept() == 4
 
 
 async def test_a_change_made_by_another_process_is_seen_at_once(api: Api) -> None:
