@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -76,14 +77,18 @@ class Settings(BaseSettings):
         path = self.data_dir / JWT_SECRET_FILE
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            # O_EXCL: of two workers starting together, one writes and both read it back.
+            # Written whole under a name of its own, then linked into place (link never
+            # replaces): of two processes starting together, one wins and both read the
+            # winner's secret; neither can read a file the other has created but not filled.
+            draft = path.with_name(f".{JWT_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
                 with os.fdopen(fd, "w") as f:
                     f.write(secrets.token_urlsafe(48))
+                with contextlib.suppress(FileExistsError):
+                    os.link(draft, path)
+            finally:
+                draft.unlink(missing_ok=True)
         secret = path.read_text().strip()
         if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
             raise ValueError(f"{path} holds no usable JWT secret; remove it to make a new one")
