@@ -14,6 +14,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_JWT_SECRET_BYTES = 32
 JWT_SECRET_FILE = "jwt-secret"  # noqa: S105  (a file name, not a secret)
+MAX_WORKERS = 64
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _default_workers() -> int:
+    return max(1, min(usable_cpus(), MAX_WORKERS))
 
 
 class Settings(BaseSettings):
@@ -26,6 +39,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # API processes of `serve` sharing the port (1: one process, as before).
+    workers: int = Field(default_factory=_default_workers, ge=1, le=MAX_WORKERS)
     jwt_secret: SecretStr | None = None
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=7, ge=1, le=365)
