@@ -492,6 +492,8 @@ class Stack:
             "ECG_BCRYPT_ROUNDS": str(self.options.bcrypt_rounds),
             "ECG_ACCESS_TOKEN_MINUTES": "240",
             "PYTHONUNBUFFERED": "1",
+            # One API process, as measured before ECG_WORKERS existed (load.py --api-workers).
+            "ECG_WORKERS": "1",
             **self.options.server_env,
         }
         self._log_path = self._tmp / "server.log"

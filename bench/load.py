@@ -1,6 +1,6 @@
 """Load and soak: many concurrent clients holding a mixed workload, and the server's memory.
 
-    python -m bench.load --clients 50 --seconds 60 [--warmup 10] [--users 10]
+    python -m bench.load --clients 50 --seconds 60 [--warmup 10] [--users 10] [--api-workers 1]
 
 Each client is its own `httpx.AsyncClient` (one keep-alive connection) signed in as one of
 `--users` USERs, and loops until the time is up, picking an operation at random by weight:
@@ -13,6 +13,8 @@ Reported: throughput (requests/s) overall and per operation, p50/p99 latency per
 error rate (HTTP status other than 200, GraphQL errors, or a result that is not the expected
 union member), and the RSS of the API process and of the database process before the run,
 right after the warm-up, at mid-run and after the run, with a verdict on the API's growth.
+With `--api-workers N` the throwaway server runs N API processes (ECG_WORKERS); "api" is
+then the whole tree: `serve` and its workers, RSS and CPU summed.
 
 Against a throwaway stack the login failure limits are raised so the wrong-password logins never
 trip them; against `--url` they are kept few (at most 4 per user and 40 in all per run) to stay
@@ -29,9 +31,10 @@ import resource
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -222,12 +225,58 @@ def cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+N = TypeVar("N", int, float)
+
+
+def api_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (serve's worker processes), its database left out."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if b"secantus" in (entry / "cmdline").read_bytes():
+                continue
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(children.get(current, []))
+    return found
+
+
+def _summed(read: Callable[[int | None], N | None], name: str, pid: int | None) -> N | None:
+    # "api": serve and its workers; a process that vanished meanwhile counts nothing.
+    if pid is None or name != "api":
+        return read(pid)
+    first = read(pid)
+    if first is None:
+        return None
+    for child in api_tree(pid)[1:]:
+        first += read(child) or 0
+    return first
+
+
+def measure_rss(pids: dict[str, int | None]) -> dict[str, int | None]:
+    """RSS in KiB of each measured process (the API's summed over its workers)."""
+    return {name: _summed(rss_kib, name, pid) for name, pid in pids.items()}
+
+
+def measure_cpu(pids: dict[str, int | None]) -> dict[str, float | None]:
+    """CPU seconds so far of each measured process (the API's summed over its workers)."""
+    return {name: _summed(cpu_seconds, name, pid) for name, pid in pids.items()}
+
+
 async def sample_rss(
     pids: dict[str, int | None], until: float, samples: list[tuple[float, dict[str, int | None]]]
 ) -> None:
     """Read each process's RSS once a second until `until`."""
     while time.monotonic() < until:
-        samples.append((time.monotonic(), {name: rss_kib(pid) for name, pid in pids.items()}))
+        samples.append((time.monotonic(), measure_rss(pids)))
         await asyncio.sleep(1.0)
 
 
@@ -255,9 +304,7 @@ async def drive(
 ) -> dict[str, Any]:
     """Run the clients through warm-up and measurement; return raw figures."""
     pids = {"api": stack.server_pid, "db": stack.db_pid}
-    rss: dict[str, dict[str, int | None]] = {
-        "before": {name: rss_kib(pid) for name, pid in pids.items()}
-    }
+    rss: dict[str, dict[str, int | None]] = {"before": measure_rss(pids)}
     start = time.monotonic()
     measure_start = start + warmup
     run.deadline = measure_start + seconds
@@ -268,18 +315,18 @@ async def drive(
         for number in range(clients)
     ]
     await asyncio.sleep(max(0.0, measure_start - time.monotonic()))
-    rss["after_warmup"] = {name: rss_kib(pid) for name, pid in pids.items()}
-    cpu_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    rss["after_warmup"] = measure_rss(pids)
+    cpu_start = measure_cpu(pids)
     own_start = resource.getrusage(resource.RUSAGE_SELF)
     await asyncio.sleep(seconds / 2)
-    rss["mid_run"] = {name: rss_kib(pid) for name, pid in pids.items()}
+    rss["mid_run"] = measure_rss(pids)
     # Clients stop at the deadline; in-flight requests finish (each bounded by its timeout).
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + REQUEST_TIMEOUT + 30)
     busy_seconds = time.monotonic() - measure_start
-    cpu_end = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    cpu_end = measure_cpu(pids)
     own_end = resource.getrusage(resource.RUSAGE_SELF)
     await sampler
-    rss["after_run"] = {name: rss_kib(pid) for name, pid in pids.items()}
+    rss["after_run"] = measure_rss(pids)
     peak: dict[str, int | None] = {}
     for name in pids:
         readings = [value for _, s in samples if (value := s[name]) is not None]
@@ -339,6 +386,7 @@ def report(
     print(
         f"{args.clients} clients, {len(run.users)} users, {measured:.1f} s measured after "
         f"{args.warmup:.0f} s warm-up; {stack.describe()}"
+        + (f"; {args.api_workers} API processes" if stack.owned else "")
     )
     print_table(["operation", "requests", "req/s", "p50 ms", "p99 ms", "errors"], rows)
     print(f"\nerror rate: {error_rate:.4%} ({sum(errors.values())} of {total})", end="")
@@ -370,6 +418,7 @@ def report(
         )
     return {
         "clients": args.clients,
+        "api_workers": args.api_workers if stack.owned else None,
         "users": len(run.users),
         "warmup_s": args.warmup,
         "measured_s": round(measured, 2),
@@ -409,8 +458,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=10, help="USERs the clients share")
     parser.add_argument("--seed-ecgs", type=int, default=3, help="ECGs stored per user first")
     parser.add_argument("--seed", type=int, default=1, help="seed of the operation choices")
+    parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=1,
+        help="API processes of the throwaway server (its ECG_WORKERS; default 1)",
+    )
     add_stack_arguments(parser, bcrypt_rounds=12)
     args = parser.parse_args(argv)
+    if not 1 <= args.api_workers <= 64:
+        parser.error("api-workers must be 1..64")
     if not 1 <= args.clients <= 1000 or not 1 <= args.seconds <= 3600:
         parser.error("clients must be 1..1000 and seconds 1..3600")
     if not 0 <= args.warmup <= 600 or not 1 <= args.users <= 1000 or args.seed_ecgs < 1:
@@ -423,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         args,
         ECG_LOGIN_MAX_FAILURES_PER_USER="1000000",
         ECG_LOGIN_MAX_FAILURES_PER_ADDRESS="1000000",
+        ECG_WORKERS=str(args.api_workers),
     )
     with Stack(options) as stack:
         print(stack.describe(), file=sys.stderr)

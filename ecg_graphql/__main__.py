@@ -5,18 +5,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
+import os
+import pickle
 import signal
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 if TYPE_CHECKING:
     import uvicorn
+    from uvicorn.supervisors.multiprocess import Process as UvicornProcess
+
+    from ecg_graphql.db.embedded import EmbeddedDatabase
+    from ecg_graphql.db.supervisor import EmbeddedSupervisor
 
 from ecg_graphql.config import Settings
+from ecg_graphql.db.shared_embedded import URL_FILE as EMBEDDED_URL_FILE
 
-EMBEDDED_URL_FILE = "embedded-url"
+logger = logging.getLogger("ecg_graphql.serve")
+
+# Exit status for settings that cannot be used (as argparse uses for a bad command line).
+BAD_SETTINGS = 2
+# A worker process that has not stopped this long after SIGTERM is killed.
+WORKER_STOP_SECONDS = 5.0
 
 
 def _embedded_url_path(settings: Settings) -> Path:
@@ -41,23 +59,33 @@ def _orderly_server(config: uvicorn.Config) -> uvicorn.Server:
     return OrderlyServer(config)
 
 
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "timeout_graceful_shutdown": 3,
+        "ws": "none",
+        "proxy_headers": False,  # X-Forwarded-For is handled by ECG_TRUSTED_PROXIES only
+        "server_header": False,
+    }
+
+
 def serve(settings: Settings) -> int:
     """Run the API; start and supervise the embedded database when ECG_MONGODB_URL is unset.
 
-    On Ctrl-C or SIGTERM the API stops first (graceful, at most 3 s), then the database.
-    An embedded database that dies is restarted (see db/supervisor.py); when it keeps dying
-    the API stops and the exit status is 1, so that a process manager restarts everything.
+    With ECG_WORKERS > 1 the API runs in that many worker processes sharing the port, and
+    this process only starts the database, supervises it and the workers (see
+    _serve_workers). On Ctrl-C or SIGTERM the API stops first (graceful, at most 3 s),
+    then the database. An embedded database that dies is restarted (see
+    db/supervisor.py); when it keeps dying the API stops and the exit status is 1, so that
+    a process manager restarts everything.
     """
-    import uvicorn
-
     from ecg_graphql.db.embedded import EmbeddedDatabase
-    from ecg_graphql.db.supervisor import EmbeddedSupervisor
     from ecg_graphql.logs import configure_logging
-    from ecg_graphql.main import create_app
 
     configure_logging()
     embedded: EmbeddedDatabase | None = None
-    supervisor: EmbeddedSupervisor | None = None
     url_file = _embedded_url_path(settings)
     if settings.mongodb_url is None:
         embedded = EmbeddedDatabase(settings.data_dir / "db")
@@ -65,38 +93,12 @@ def serve(settings: Settings) -> int:
         url_file.write_text(url)
         print(f"embedded database: {url} (data in {settings.data_dir / 'db'})", flush=True)
         settings = settings.model_copy(update={"mongodb_url": url})
-
-        def restarted(new_url: str) -> None:
-            # For `create-admin` and the other commands that reuse the running database.
-            url_file.write_text(new_url)
-
-        supervisor = EmbeddedSupervisor(embedded, on_started=restarted)
     failure: list[str] = []
-    server: uvicorn.Server | None = None
-
-    def give_up(message: str) -> None:
-        failure.append(message)
-        if server is not None:
-            server.should_exit = True
-
     try:
-        config = uvicorn.Config(
-            create_app(settings, supervisor=supervisor, on_give_up=give_up),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            timeout_graceful_shutdown=3,
-            ws="none",
-            proxy_headers=False,  # X-Forwarded-For is handled by ECG_TRUSTED_PROXIES only
-            server_header=False,
-        )
-        print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql", flush=True)
-        server = _orderly_server(config)
-        # uvicorn re-raises the signal it handled once it has shut down; SIGTERM's default
-        # action would then kill us before the database is stopped in order below.
-        signal.signal(signal.SIGTERM, _exit_quietly)
-        with contextlib.suppress(KeyboardInterrupt, SystemExit):
-            server.run()
+        if settings.workers == 1:
+            _serve_here(settings, embedded, failure)
+        else:
+            _serve_workers(settings, embedded, failure)
     finally:
         # Further Ctrl-C or SIGTERM must not interrupt stopping the database (bounded: 4 s,
         # then SIGKILL), or it would be left running.
@@ -104,11 +106,232 @@ def serve(settings: Settings) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if embedded is not None:
             embedded.stop(timeout=4)
-            url_file.unlink(missing_ok=True)
+            from ecg_graphql.db.shared_embedded import Publisher
+
+            Publisher(settings.data_dir).clear()
     if failure:
         print(f"ecg-graphql stopped: {failure[0]}", file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+def _serve_here(settings: Settings, embedded: EmbeddedDatabase | None, failure: list[str]) -> None:
+    """ECG_WORKERS=1: the API in this process, which also supervises the database."""
+    import uvicorn
+
+    from ecg_graphql.db.supervisor import EmbeddedSupervisor
+    from ecg_graphql.main import create_app
+
+    supervisor: EmbeddedSupervisor | None = None
+    if embedded is not None:
+        url_file = _embedded_url_path(settings)
+
+        def restarted(new_url: str) -> None:
+            # For `create-admin` and the other commands that reuse the running database.
+            url_file.write_text(new_url)
+
+        supervisor = EmbeddedSupervisor(embedded, on_started=restarted)
+    server: uvicorn.Server | None = None
+
+    def give_up(message: str) -> None:
+        failure.append(message)
+        if server is not None:
+            server.should_exit = True
+
+    config = uvicorn.Config(
+        create_app(settings, supervisor=supervisor, on_give_up=give_up),
+        **_uvicorn_options(settings),
+    )
+    print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql", flush=True)
+    server = _orderly_server(config)
+    # uvicorn re-raises the signal it handled once it has shut down; SIGTERM's default
+    # action would then kill us before the database is stopped in order below.
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        server.run()
+
+
+class _Supervision(threading.Thread):
+    """The embedded database's supervisor, on an event loop of its own in the parent.
+
+    The parent's main thread runs uvicorn's process manager, which blocks; the database is
+    watched beside it. Workers learn of a restart through the published URL.
+    """
+
+    def __init__(
+        self, settings: Settings, supervisor: EmbeddedSupervisor, give_up: Callable[[str], None]
+    ) -> None:
+        super().__init__(name="database-supervision", daemon=True)
+        self.settings = settings
+        self.supervisor = supervisor
+        self.give_up = give_up
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        from ecg_graphql.db.client import make_client, ping
+
+        async def answers(url: str) -> None:
+            client = make_client(self.settings, url)
+            try:
+                if not await ping(client):
+                    raise RuntimeError("the restarted database does not answer")
+            finally:
+                await client.close()
+
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._ready.set()
+        try:
+            await self.supervisor.run(answers, self.give_up)
+        except asyncio.CancelledError:
+            pass
+        except Exception as error:  # a bug: the database would be left unwatched
+            logger.error("database supervision failed: %s", type(error).__name__)
+            self.give_up("database supervision failed; stopping the service")
+
+    def start(self) -> None:
+        super().start()
+        self._ready.wait()
+
+    def stop(self) -> None:
+        """Stop supervising (before the database is stopped, or it would be restarted)."""
+        if self._loop is not None and self._task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                self._loop.call_soon_threadsafe(self._task.cancel)
+        self.join(timeout=10)
+
+
+def _answers(worker: UvicornProcess, timeout: float, stopping: threading.Event) -> bool:
+    """True while `worker` lives and answers uvicorn's healthcheck ping within `timeout`."""
+    if not worker.process.is_alive():
+        return False
+    try:
+        worker.parent_conn.send(b"ping")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if worker.parent_conn.poll(0.1):
+                worker.parent_conn.recv()
+                return True
+            if not worker.process.is_alive():
+                return False
+            if stopping.is_set():
+                return True  # stopping anyway: not the moment to replace it
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return False
+    return False
+
+
+def _serve_workers(
+    settings: Settings, embedded: EmbeddedDatabase | None, failure: list[str]
+) -> None:
+    """ECG_WORKERS > 1: uvicorn's worker processes share the listening socket.
+
+    Each worker builds the app from the environment (main.worker_app), with its own
+    analysis workers and caches; none starts a database. This process supervises the
+    embedded database (restarts are published for the workers, db/shared_embedded.py) and
+    the workers (uvicorn replaces one that dies). Signals are for this process only: it
+    SIGTERMs each worker once, waits for them, then the database is stopped.
+    """
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+    from uvicorn.supervisors.multiprocess import Process
+
+    from ecg_graphql.db.shared_embedded import STORAGE_ENV, Publisher
+    from ecg_graphql.db.supervisor import EmbeddedSupervisor
+
+    class Workers(Multiprocess):
+        def keep_subprocess_alive(self) -> None:
+            # uvicorn's own, except that a worker which dies while it is pinged (e.g. at
+            # start-up) is noticed at once, not after the whole healthcheck timeout, during
+            # which neither a signal nor giving up would be acted on.
+            if self.should_exit.is_set():
+                return
+            for index, worker in enumerate(self.processes):
+                if _answers(worker, config.timeout_worker_healthcheck, self.should_exit):
+                    continue
+                worker.kill()
+                worker.join()
+                if self.should_exit.is_set():
+                    return
+                if worker.exitcode == STARTUP_FAILURE:
+                    # Failed before serving: would fail the same way again.
+                    logger.error("API worker [%s] failed to start; stopping", worker.pid)
+                    self.should_exit.set()
+                    return
+                logger.warning(
+                    "API worker [%s] stopped (exit status %s); starting another",
+                    worker.pid,
+                    worker.exitcode,
+                )
+                replacement = Process(self.config, self.sockets)
+                replacement.start()
+                self.processes[index] = replacement
+
+        def join_all(self) -> None:
+            # Bounded: a worker stuck in its shutdown must not keep the database running.
+            deadline = time.monotonic() + WORKER_STOP_SECONDS
+            for worker in self.processes:
+                worker.process.join(max(0.0, deadline - time.monotonic()))
+                if worker.process.exitcode is None:
+                    worker.process.kill()
+                    worker.process.join()
+
+    assert settings.mongodb_url is not None  # noqa: S101  (serve resolved it)
+    # What the spawned workers read their settings from.
+    os.environ["ECG_MONGODB_URL"] = settings.mongodb_url
+    if embedded is not None:
+        os.environ[STORAGE_ENV] = str(embedded.storage_path)
+    config = uvicorn.Config(
+        "ecg_graphql.main:worker_app",
+        factory=True,
+        workers=settings.workers,
+        # A worker busy with analyses still answers within this (a thread of its own).
+        timeout_worker_healthcheck=30,
+        **_uvicorn_options(settings),
+    )
+    try:
+        sock = config.bind_socket()
+    except SystemExit:  # uvicorn logged why (e.g. the port is taken)
+        failure.append(f"cannot listen on {settings.host}:{settings.port}")
+        return
+    workers = Workers(config, sockets=[sock])  # its signal handlers: stop, or restart workers
+    supervision: _Supervision | None = None
+    if embedded is not None:
+        publisher = Publisher(settings.data_dir)
+
+        def restarted(url: str) -> None:
+            os.environ["ECG_MONGODB_URL"] = url  # for workers started from now on
+            publisher.started(url)
+
+        def give_up(message: str) -> None:
+            failure.append(message)
+            workers.should_exit.set()
+
+        supervision = _Supervision(
+            settings,
+            EmbeddedSupervisor(embedded, on_started=restarted, on_down=publisher.down),
+            give_up,
+        )
+        supervision.start()
+    print(
+        f"GraphiQL: http://{settings.host}:{settings.port}/graphql "
+        f"({settings.workers} worker processes)",
+        flush=True,
+    )
+    try:
+        workers.run()
+    finally:
+        if supervision is not None:
+            supervision.stop()
+        sock.close()
+    if not failure and any(w.exitcode == STARTUP_FAILURE for w in workers.processes):
+        failure.append("an API worker process failed to start")
 
 
 async def _with_database(settings: Settings, action: str, *, enqueue_only: bool = False) -> int:
@@ -185,6 +408,16 @@ async def _with_database(settings: Settings, action: str, *, enqueue_only: bool 
     return 0
 
 
+def _settings_problem(error: ValidationError) -> str:
+    """The invalid settings, one a line, by variable name (values left out: some are secret)."""
+    lines = ["ecg-graphql: invalid settings (see the Settings table in README.md):"]
+    for issue in error.errors():
+        names = [f"ECG_{str(part).upper()}" for part in issue["loc"]]
+        message = issue["msg"].removeprefix("Value error, ")
+        lines.append(f"  {' '.join(names)}: {message}" if names else f"  {message}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m ecg_graphql`."""
     parser = argparse.ArgumentParser(prog="python -m ecg_graphql")
@@ -216,7 +449,11 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(build_schema().as_str() + "\n")
         return 0
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(_settings_problem(error), file=sys.stderr)
+        return BAD_SETTINGS
     if args.command == "serve":
         return serve(settings)
     return asyncio.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -13,6 +14,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_JWT_SECRET_BYTES = 32
 JWT_SECRET_FILE = "jwt-secret"  # noqa: S105  (a file name, not a secret)
+MAX_WORKERS = 64
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _default_workers() -> int:
+    return max(1, min(usable_cpus(), MAX_WORKERS))
 
 
 class Settings(BaseSettings):
@@ -25,6 +39,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # API processes of `serve` sharing the port (1: one process, as before).
+    workers: int = Field(default_factory=_default_workers, ge=1, le=MAX_WORKERS)
     jwt_secret: SecretStr | None = None
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=7, ge=1, le=365)
@@ -76,14 +92,18 @@ class Settings(BaseSettings):
         path = self.data_dir / JWT_SECRET_FILE
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            # O_EXCL: of two workers starting together, one writes and both read it back.
+            # Written whole under a name of its own, then linked into place (link never
+            # replaces): of two processes starting together, one wins and both read the
+            # winner's secret; neither can read a file the other has created but not filled.
+            draft = path.with_name(f".{JWT_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
                 with os.fdopen(fd, "w") as f:
                     f.write(secrets.token_urlsafe(48))
+                with contextlib.suppress(FileExistsError):
+                    os.link(draft, path)
+            finally:
+                draft.unlink(missing_ok=True)
         secret = path.read_text().strip()
         if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
             raise ValueError(f"{path} holds no usable JWT secret; remove it to make a new one")

@@ -23,6 +23,8 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            # Which process: `serve` with ECG_WORKERS > 1 runs several behind one port.
+            "pid": record.process,
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():

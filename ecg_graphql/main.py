@@ -22,6 +22,7 @@ from ecg_graphql.auth.ratelimit import LoginLimits
 from ecg_graphql.auth.service import AuthConfig, ensure_first_admin
 from ecg_graphql.config import Settings
 from ecg_graphql.db.client import Connection, ping
+from ecg_graphql.db.shared_embedded import SharedEmbedded
 from ecg_graphql.db.storage import MEBIBYTE, DiskGuard, guard_disk
 from ecg_graphql.db.supervisor import EmbeddedSupervisor
 from ecg_graphql.ecgs import analysis_jobs
@@ -70,12 +71,14 @@ def create_app(
     *,
     supervisor: EmbeddedSupervisor | None = None,
     on_give_up: Callable[[str], None] = _stop_nothing,
+    shared: SharedEmbedded | None = None,
 ) -> FastAPI:
     """The ASGI app; the database connection is made in the lifespan, never at import.
 
     With `supervisor` (the embedded database `serve` started), the lifespan keeps that
     database running and reconnects after each restart; when the supervisor gives up,
-    `on_give_up(message)` is called to stop the server.
+    `on_give_up(message)` is called to stop the server. With `shared` instead (one of
+    several worker processes; the parent supervises), it follows the database's restarts.
     """
     settings = settings or Settings()
     # The driver's DEBUG records quote whole commands (stored insights hold sample values):
@@ -103,17 +106,20 @@ def create_app(
                 flush=True,
             )
         watch: asyncio.Task[None] | None = None
+
+        async def reconnect(url: str) -> None:
+            await connection.reconnect(url)
+            app.state.mongo_client = connection.client
+
         if supervisor is not None:
-
-            async def reconnect(url: str) -> None:
-                await connection.reconnect(url)
-                app.state.mongo_client = connection.client
-
             guard_disk(
                 DiskGuard(supervisor.database.storage_path, settings.disk_reserve_mb * MEBIBYTE)
             )
             watch = asyncio.create_task(supervisor.run(reconnect, on_give_up))
             watch.add_done_callback(_unsupervised(on_give_up))
+        elif shared is not None and settings.mongodb_url is not None:
+            guard_disk(DiskGuard(shared.storage_path, settings.disk_reserve_mb * MEBIBYTE))
+            watch = asyncio.create_task(shared.follow(settings.mongodb_url, reconnect))
         # Background analysis of chunked uploads (ecgs/analysis_jobs.py), in this process.
         stop_workers = asyncio.Event()
         workers = [
@@ -156,8 +162,9 @@ def create_app(
         subscription_protocols=(),
         hide_suggestions=not settings.introspection,
     )
-    app = FastAPI(title="ecg-graphql", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(
+        title="ecg-graphql", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.include_router(router, prefix="/graphql")
     # GraphiQL's files, vendored in the package: the page at /graphql needs no internet.
     app.mount(graphiql.STATIC_PATH, graphiql.static_files(), name="graphiql")
@@ -172,6 +179,13 @@ def create_app(
             if supervisor.gave_up is not None:
                 return JSONResponse({"status": "embedded database failed"}, status_code=503)
             down = supervisor.down_seconds()
+            if down > settings.database_timeout_seconds:
+                return JSONResponse(
+                    {"status": "embedded database restarting", "downSeconds": round(down, 1)},
+                    status_code=503,
+                )
+        elif shared is not None:
+            down = shared.down_seconds()
             if down > settings.database_timeout_seconds:
                 return JSONResponse(
                     {"status": "embedded database restarting", "downSeconds": round(down, 1)},
@@ -201,3 +215,37 @@ def create_app(
     # Outermost, so 413s and every other response get an audit line too.
     app.add_middleware(AuditMiddleware)
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one of the worker processes `serve` runs when ECG_WORKERS > 1.
+
+    uvicorn calls it (factory=True) in each spawned worker: the settings come from the
+    environment, where the parent put the URL of the embedded database it supervises.
+    """
+    import multiprocessing
+    import os
+    import sys
+
+    from uvicorn.config import STARTUP_FAILURE
+
+    from ecg_graphql.db.embedded import die_with_parent
+    from ecg_graphql.logs import configure_logging
+
+    # Gone with the parent even if it is SIGKILLed, like its database.
+    die_with_parent()
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        sys.exit("ecg-graphql worker: the serve process is gone")
+    # Out of the terminal's process group: Ctrl-C reaches the parent only, which then stops
+    # each worker once (a second signal would make uvicorn skip the graceful shutdown).
+    with contextlib.suppress(OSError):
+        os.setsid()
+    configure_logging()
+    try:
+        settings = Settings()
+        return create_app(settings, shared=SharedEmbedded.from_environment(settings.data_dir))
+    except Exception as error:  # e.g. an unusable jwt-secret file: the same in every worker
+        logger.error("API worker failed to start: %s", error)
+        # uvicorn's "failed before serving": the parent stops instead of restarting it.
+        sys.exit(STARTUP_FAILURE)

@@ -34,7 +34,9 @@ GENERATED_PASSWORD = re.compile(r"First admin created: username 'admin', passwor
 def cli_env(**settings: str) -> dict[str, str]:
     """This environment without any ECG_ setting of the caller's, plus `settings`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("ECG_")}
-    env.update(PYTHONUNBUFFERED="1", ECG_BCRYPT_ROUNDS="4", **settings)
+    # One API process (serve's own supervision), whatever the cores: tests/test_api_workers.py
+    # runs several.
+    env.update({"PYTHONUNBUFFERED": "1", "ECG_BCRYPT_ROUNDS": "4", "ECG_WORKERS": "1", **settings})
     return env
 
 

@@ -66,8 +66,9 @@ class Serve(ServeProcess):
             ECG_PORT=str(free_port()),
             ECG_ADMIN_USERNAME=ADMIN[0],
             ECG_ADMIN_PASSWORD=ADMIN[1],
-            **settings,
         )
+        # One API process unless told (tests/test_api_workers.py runs several).
+        env.update({"ECG_WORKERS": "1", **settings})
         super().__init__(env)
         self.seen_database_pids: set[int] = set()
 

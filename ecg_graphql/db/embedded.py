@@ -32,8 +32,8 @@ class EmbeddedDatabaseError(RuntimeError):
     """The embedded database could not be started."""
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    # Linux only: if the service is SIGKILLed, the database goes too (no orphan).
+def die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux only: SIGTERM this process when its parent dies, even by SIGKILL (no orphan)."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -102,7 +102,7 @@ class EmbeddedDatabase:
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
             start_new_session=True,  # Ctrl-C reaches us, not the database: we stop it in order
         )
         deadline = time.monotonic() + timeout

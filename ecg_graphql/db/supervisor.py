@@ -35,11 +35,13 @@ class EmbeddedSupervisor:
         max_failures: int = MAX_FAILURES,
         window_seconds: float = WINDOW_SECONDS,
         on_started: Callable[[str], None] | None = None,
+        on_down: Callable[[], None] | None = None,
     ) -> None:
         self.database = database
         self.max_failures = max_failures
         self.window_seconds = window_seconds
         self.on_started = on_started
+        self.on_down = on_down
         self.failures: list[float] = []
         self.down_since: float | None = None
         self.gave_up: str | None = None
@@ -74,6 +76,8 @@ class EmbeddedSupervisor:
             now = time.monotonic()
             if self.down_since is None:
                 self.down_since = now
+                if self.on_down is not None:
+                    self.on_down()
             panicked = database.panicked
             # Reap it (a panicked one is still running: stop it first).
             await asyncio.to_thread(database.stop, 2.0)
