@@ -169,10 +169,6 @@ async def owner_counts(owner_id: ObjectId) -> ecg_listing.Counts:
     return await ecg_listing.owner_counts(owner_id)
 
 
-async def count_ecgs(owner_id: ObjectId) -> int:
-    """How many ECGs the owner has (their counter document)."""
-    return (await ecg_listing.owner_counts(owner_id)).count
-
 
 async def delete_ecg(owner_id: ObjectId, ecg_id: str) -> bool:
     """Delete the owner's ECG (uncounting it atomically), then its windows; False when there

@@ -213,10 +213,6 @@ async def list_ecgs(
     return page, counts.count
 
 
-async def count_ecgs(*, owner_id: ObjectId) -> int:
-    """How many ECGs the owner has."""
-    return await ecg_store.count_ecgs(owner_id)
-
 
 async def delete_ecg(*, owner_id: ObjectId, ecg_id: str) -> bool:
     """Delete the owner's ECG and its samples; False when there is no such ECG of theirs."""
