@@ -117,12 +117,12 @@ def _detections(
     found = [_EMPTY] * len(leads)
     together: dict[int, list[int]] = {}
     for index, samples in enumerate(leads):
-        if not _runnable(samples, rate):
+        start = _runnable_from(samples, rate)
+        if start is None:
             continue
-        if samples[1] != samples[0]:
+        if start == 0:
             together.setdefault(int(samples.size), []).append(index)
         else:
-            start = int(np.argmax(samples != samples[0]))
             found[index] = _detect(samples[start:], rate) + start
     for size, members in together.items():
         step = max(1, _FILTER_TOGETHER // size)
@@ -141,15 +141,17 @@ def _detections(
     return found
 
 
-def _runnable(samples: npt.NDArray[np.integer], rate: float) -> bool:
-    """Whether the detector can run on the lead (else it has no detections)."""
+def _runnable_from(samples: npt.NDArray[np.integer], rate: float) -> int | None:
+    """Where the detector starts on the lead, the first sample that differs from the first
+    (as `detect_heartbeats`); None when it cannot run (then the lead has no detections)."""
     if samples.size < 2 or samples.min() == samples.max() or rate < MIN_RATE:
-        return False
+        return None
     # sleepecg's C kernel reads a 2 s learning phase without checking the length (a shorter
-    # signal reads past its buffers and can crash the process), and it starts at the first
-    # sample that differs from the first.
+    # signal reads past its buffers and can crash the process).
     first_nonflat = int(np.argmax(samples != samples[0]))
-    return samples.size - first_nonflat > math.ceil(LEARNING_SECONDS * rate) + 1
+    if samples.size - first_nonflat <= math.ceil(LEARNING_SECONDS * rate) + 1:
+        return None
+    return first_nonflat
 
 
 def _detect(samples: npt.NDArray[np.integer], rate: float) -> npt.NDArray[np.int64]:
