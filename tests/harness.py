@@ -323,8 +323,8 @@ def free_port() -> int:
         return port
 
 
-def database_children(pid: int) -> list[int]:
-    """Live `secantus` child processes of `pid`, from /proc."""
+def children(pid: int, marker: bytes) -> list[int]:
+    """Live child processes of `pid` whose command line contains `marker`, from /proc."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -334,9 +334,14 @@ def database_children(pid: int) -> list[int]:
             command = (entry / "cmdline").read_bytes()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if int(fields[1]) == pid and fields[0] not in ("Z", "X") and b"secantus" in command:
+        if int(fields[1]) == pid and fields[0] not in ("Z", "X") and marker in command:
             found.append(int(entry.name))
-    return found
+    return sorted(found)
+
+
+def database_children(pid: int) -> list[int]:
+    """Live `secantus` child processes of `pid`."""
+    return children(pid, b"secantus")
 
 
 class CommandProcess:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from ecg_graphql.config import Settings, usable_cpus
-from tests.harness import UPLOAD, database_children, free_port
+from tests.harness import UPLOAD, children, database_children, free_port
 from tests.test_cli import EXIT_SECONDS, GENERATED_PASSWORD, ROOT, alive, cli_env
 from tests.test_cli import serving as cli_serving
 from tests.test_supervision import START_SECONDS, Client, Serve, serving, wait_for_exit
@@ -31,19 +31,8 @@ CONCURRENT = 8
 
 
 def worker_pids(serve_pid: int) -> list[int]:
-    """Live uvicorn worker processes (multiprocessing spawns) of `serve_pid`, from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            command = (entry / "cmdline").read_bytes()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[1]) == serve_pid and fields[0] not in ("Z", "X") and b"spawn_main" in command:
-            found.append(int(entry.name))
-    return sorted(found)
+    """Live uvicorn worker processes (multiprocessing spawns) of `serve_pid`."""
+    return children(serve_pid, b"spawn_main")
 
 
 class Workers:
@@ -148,6 +137,11 @@ async def wait_ready_on_both(workers: Workers, pids: list[int], expected: list[s
         try:
             round_ = await workers.listings()
         except AssertionError:  # an answer of a worker still reconnecting: "unavailable"
+            await asyncio.sleep(0.2)
+            continue
+        except httpx.TransportError:
+            # A pooled keep-alive connection the worker closed while the database was down
+            # (uvicorn closes idle ones after 5 s) races the client's reuse of it.
             await asyncio.sleep(0.2)
             continue
         for pid, ids in round_:
