@@ -19,7 +19,7 @@ from ecg_graphql.api.schema import build_schema
 from ecg_graphql.audit import AuditMiddleware
 from ecg_graphql.auth import passwords
 from ecg_graphql.auth.ratelimit import LoginLimits
-from ecg_graphql.auth.service import AuthConfig, ensure_first_admin
+from ecg_graphql.auth.service import AdminBootstrap, AuthConfig, ensure_first_admin
 from ecg_graphql.config import Settings
 from ecg_graphql.db.client import Connection, ping
 from ecg_graphql.db.shared_embedded import SharedEmbedded
@@ -89,14 +89,25 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await connection.open()
-        outcome = await ensure_first_admin(
-            username=settings.admin_username,
-            password=(
-                settings.admin_password.get_secret_value() if settings.admin_password else None
-            ),
-            bcrypt_rounds=settings.bcrypt_rounds,
-        )
+        async def first() -> AdminBootstrap:
+            await connection.open()
+            return await ensure_first_admin(
+                username=settings.admin_username,
+                password=(
+                    settings.admin_password.get_secret_value() if settings.admin_password else None
+                ),
+                bcrypt_rounds=settings.bcrypt_rounds,
+            )
+
+        async def reconnect(url: str) -> None:
+            await connection.reconnect(url)
+            app.state.mongo_client = connection.client
+
+        url_in_use = settings.mongodb_url
+        if shared is not None and url_in_use is not None:
+            outcome, url_in_use = await shared.start(url_in_use, first, reconnect)
+        else:
+            outcome = await first()
         if outcome.generated_password is not None:
             # Printed once, on the console only (never to the log stream).
             print(
@@ -106,20 +117,15 @@ def create_app(
                 flush=True,
             )
         watch: asyncio.Task[None] | None = None
-
-        async def reconnect(url: str) -> None:
-            await connection.reconnect(url)
-            app.state.mongo_client = connection.client
-
         if supervisor is not None:
             guard_disk(
                 DiskGuard(supervisor.database.storage_path, settings.disk_reserve_mb * MEBIBYTE)
             )
             watch = asyncio.create_task(supervisor.run(reconnect, on_give_up))
             watch.add_done_callback(_unsupervised(on_give_up))
-        elif shared is not None and settings.mongodb_url is not None:
+        elif shared is not None and url_in_use is not None:
             guard_disk(DiskGuard(shared.storage_path, settings.disk_reserve_mb * MEBIBYTE))
-            watch = asyncio.create_task(shared.follow(settings.mongodb_url, reconnect))
+            watch = asyncio.create_task(shared.follow(url_in_use, reconnect))
         # Background analysis of chunked uploads (ecgs/analysis_jobs.py), in this process.
         stop_workers = asyncio.Event()
         workers = [

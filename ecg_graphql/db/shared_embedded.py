@@ -16,7 +16,13 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
+from pymongo.errors import ConnectionFailure
+
+from ecg_graphql.db.supervisor import WINDOW_SECONDS
+
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 URL_FILE = "embedded-url"
@@ -83,6 +89,46 @@ class SharedEmbedded:
         except (FileNotFoundError, ValueError):
             return 0.0
         return max(0.0, time.time() - since)
+
+    async def start(
+        self,
+        url: str,
+        first: Callable[[], Awaitable[T]],
+        reconnect: Callable[[str], Awaitable[None]],
+        *,
+        within_seconds: float = WINDOW_SECONDS,
+    ) -> tuple[T, str]:
+        """`first()` (the worker's startup), retried while the parent restarts the database.
+
+        A worker can start while the database is down (killed just then): its startup waits
+        for the database on the URL the parent publishes, instead of failing the whole
+        service. After `within_seconds` (the parent gives up within that window anyway) the
+        last error is raised. Returns what `first()` returned and the URL in use.
+        """
+        deadline = time.monotonic() + within_seconds
+        current = url
+        while True:
+            try:
+                return await first(), current
+            except ConnectionFailure as error:
+                if time.monotonic() >= deadline:
+                    raise
+                logger.warning(
+                    "embedded database unavailable while starting (%s); waiting for it",
+                    type(error).__name__,
+                )
+            while time.monotonic() < deadline:
+                await asyncio.sleep(FOLLOW_SECONDS)
+                published = self.url()
+                if published is None or self.down_seconds() > 0:
+                    continue
+                if published != current:
+                    try:
+                        await reconnect(published)
+                    except ConnectionFailure:
+                        continue
+                    current = published
+                break
 
     async def follow(self, url: str, reconnect: Callable[[str], Awaitable[None]]) -> None:
         """Until cancelled: `reconnect(new_url)` whenever the database moved from `url`.
