@@ -22,10 +22,16 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import scipy.signal
 from sleepecg.heartbeats import detect_heartbeats
 
-from bench.common import REPO_ROOT, print_json_line, print_table, run_benchmark, summary_ms
+from bench.common import (
+    REPO_ROOT,
+    print_json_line,
+    print_table,
+    resampled,
+    run_benchmark,
+    summary_ms,
+)
 from ecg_graphql.insights import runner
 from ecg_graphql.insights.signals import EcgSignal, LeadSignal
 
@@ -40,10 +46,7 @@ def load(name: str, rate: int | None = None, tiles: int = 1) -> EcgSignal:
     target = rate or source
     leads = []
     for lead in data["leads"]:
-        samples = np.asarray(lead["signal"], dtype=np.int64)
-        if target != source:
-            resampled = scipy.signal.resample_poly(samples.astype(np.float64), target, source)
-            samples = np.round(resampled).astype(np.int64)
+        samples = resampled(lead["signal"], source, target)
         leads.append(LeadSignal(lead["name"], np.tile(samples, tiles), target, GAINS[name]))
     return EcgSignal(tuple(leads), float(target))
 

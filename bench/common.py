@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import scipy.signal
 
 from ecg_graphql.db.embedded import EmbeddedDatabase
 
@@ -149,8 +150,7 @@ def ratio_report(
         ],
     )
     verdicts = [
-        f"{name} {ratios[name]:.2f}x {'meets' if ratios[name] <= target else 'MISSES'} "
-        f"<= {target}x"
+        f"{name} {ratios[name]:.2f}x {'meets' if ratios[name] <= target else 'MISSES'} <= {target}x"
         for name, target in targets.items()
     ]
     return ratios, p10_ratios, verdicts
@@ -175,25 +175,45 @@ class Recording:
     leads: list[tuple[str, list[int]]]
 
 
+def resampled(samples: Sequence[int], source: int, target: int) -> np.ndarray:
+    """A lead at another sampling rate (polyphase, with its anti-aliasing filter), as integers."""
+    values = np.asarray(samples, dtype=np.float64)
+    if target != source:
+        values = scipy.signal.resample_poly(values, target, source)
+    return np.round(values).astype(np.int64)
+
+
 def load_recording(
-    name: str = DEFAULT_RECORDING, *, samples: int = 5000, leads: int = 12, offset: int = 0
+    name: str = DEFAULT_RECORDING,
+    *,
+    samples: int = 5000,
+    leads: int = 12,
+    offset: int = 0,
+    rate: int | None = None,
 ) -> Recording:
-    """Leads [0, leads) of a recording in tests/data, samples [offset, offset+samples)."""
+    """Leads [0, leads) of a recording in tests/data, samples [offset, offset+samples),
+    resampled to `rate` first when given."""
     raw: dict[str, Any] = json.loads((TEST_DATA / name).read_text())
     chosen = raw["leads"][:leads]
     if len(chosen) < leads:
         raise BenchError(f"{name} has {len(raw['leads'])} leads, {leads} wanted")
+    source = raw.get("samplingRate")
+    if rate is not None and source is None:
+        raise BenchError(f"{name} has no sampling rate to resample from")
     cut: list[tuple[str, list[int]]] = []
     for lead in chosen:
-        signal_values: list[int] = lead["signal"][offset : offset + samples]
+        signal = lead["signal"]
+        if rate is not None and source is not None:
+            signal = resampled(signal, int(source), rate).tolist()
+        signal_values: list[int] = signal[offset : offset + samples]
         if len(signal_values) < samples:
             raise BenchError(f"{name} lead {lead['name']} is shorter than {offset + samples}")
         cut.append((str(lead["name"]), signal_values))
-    rate = raw.get("samplingRate")
+    chosen_rate = rate if rate is not None else source
     return Recording(
         name=name,
         date=str(raw.get("date") or "2020-01-01T00:00:00Z"),
-        sampling_rate=None if rate is None else float(rate),
+        sampling_rate=None if chosen_rate is None else float(chosen_rate),
         leads=cut,
     )
 
@@ -646,7 +666,6 @@ class Client:
         if result["__typename"] != "Ecg":
             raise BenchError(f"upload {ecg_id}: {result}")
         return result
-
 
     def delete_all(self, ids: Sequence[str], token: str) -> None:
         """Delete these ECGs of the caller (bounded by len(ids); missing ones are ignored)."""

@@ -87,13 +87,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured rounds first")
     parser.add_argument("--recording", default=DEFAULT_RECORDING, help="file in tests/data")
     parser.add_argument("--samples", type=int, default=5000, help="samples per lead")
+    parser.add_argument(
+        "--rate", type=int, default=None, help="resample to this rate first (Hz; e.g. 500)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the per-round order")
     add_stack_arguments(parser, bcrypt_rounds=4)
     args = parser.parse_args(argv)
     if not 1 <= args.rounds <= 100_000 or not 0 <= args.warmup <= 10_000:
         parser.error("rounds must be 1..100000 and warmup 0..10000")
 
-    recording = load_recording(args.recording, samples=args.samples, leads=12)
+    if args.rate is not None and not 50 <= args.rate <= 10_000:
+        parser.error("rate must be 50..10000 Hz")
+    recording = load_recording(args.recording, samples=args.samples, leads=12, rate=args.rate)
     template = upload_template(recording)
     rng = random.Random(args.seed)
     run_tag = unique_suffix()
@@ -152,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     p10_ratio = stats["upload"]["p10_ms"] / stats["baseline_j"]["p10_ms"]
     print()
     print(
-        f"Upload of {len(recording.leads)} leads x {args.samples} samples ({recording.name}), "
+        f"Upload of {len(recording.leads)} leads x {args.samples} samples at "
+        f"{recording.sampling_rate} Hz ({recording.name}), "
         f"{args.rounds} rounds after {args.warmup} warm-up, order shuffled per round"
     )
     print_table(
@@ -182,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "leads": len(recording.leads),
             "samples_per_lead": args.samples,
+            "sampling_rate": recording.sampling_rate,
             "recording": recording.name,
             "rounds": args.rounds,
             "warmup": args.warmup,

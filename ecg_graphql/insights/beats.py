@@ -142,13 +142,14 @@ def _detections(
 
 
 def _runnable_from(samples: npt.NDArray[np.integer], rate: float) -> int | None:
-    """Where the detector starts on the lead, the first sample that differs from the first
-    (as `detect_heartbeats`); None when it cannot run (then the lead has no detections)."""
+    """Where the detector starts on the lead, as `detect_heartbeats`: 0 unless the lead
+    starts flat (its second sample equals its first), else the first sample that differs
+    from the first; None when it cannot run (then the lead has no detections)."""
     if samples.size < 2 or samples.min() == samples.max() or rate < MIN_RATE:
         return None
     # sleepecg's C kernel reads a 2 s learning phase without checking the length (a shorter
     # signal reads past its buffers and can crash the process).
-    first_nonflat = int(np.argmax(samples != samples[0]))
+    first_nonflat = 0 if samples[1] != samples[0] else int(np.argmax(samples != samples[0]))
     if samples.size - first_nonflat <= math.ceil(LEARNING_SECONDS * rate) + 1:
         return None
     return first_nonflat

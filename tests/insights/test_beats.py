@@ -160,6 +160,17 @@ def test_leads_detected_together_equal_detect_heartbeats_lead_by_lead(
         np.testing.assert_array_equal(got, want)
 
 
+def test_the_detector_starts_where_detect_heartbeats_starts() -> None:
+    # sleepecg filters from sample 0 unless the lead starts flat (its second sample equals
+    # its first), then from the first sample that differs from the first.
+    rate = 250.0
+    lead = np.round(100 * np.sin(np.arange(2000) / 7.0)).astype(np.int64) + 1
+    assert beats._runnable_from(lead, rate) == 0
+    flat = lead.copy()
+    flat[:40] = flat[0]
+    assert beats._runnable_from(flat, rate) == 40
+
+
 # Runs in a child process: the failure it guards against aborts the process (heap corruption).
 STEPS = """
 import sys
