@@ -109,35 +109,33 @@ def _detections(
 
     `detect_heartbeats` band-passes its lead from the first sample that differs from the
     first (`sosfiltfilt`), then thresholds it in C. Most of its time on a short lead is the
-    filter call's own overhead, the same for every lead, so leads of the same length that
-    it filters whole (their second sample differs from the first) are filtered together, in
-    one call along the time axis (bit for bit the same rows); each goes through the
-    detector's own C kernels as it would.
+    filter call's own overhead, the same for every lead, so leads it filters over the same
+    length (from sample 0, or from the end of a flat start) are filtered together, in one
+    call along the time axis (bit for bit the same rows); each goes through the detector's
+    own C kernels as it would.
     """
     found = [_EMPTY] * len(leads)
-    together: dict[int, list[int]] = {}
+    # By the length the detector filters (from where it starts): (lead, start) of each.
+    together: dict[int, list[tuple[int, int]]] = {}
     for index, samples in enumerate(leads):
         start = _runnable_from(samples, rate)
-        if start is None:
-            continue
-        if start == 0:
-            together.setdefault(int(samples.size), []).append(index)
-        else:
-            found[index] = _detect(samples[start:], rate) + start
+        if start is not None:
+            together.setdefault(int(samples.size) - start, []).append((index, start))
     for size, members in together.items():
         step = max(1, _FILTER_TOGETHER // size)
         for first in range(0, len(members), step):
             group = members[first : first + step]
             if len(group) == 1:
-                found[group[0]] = _detect(leads[group[0]], rate)
+                index, start = group[0]
+                found[index] = _detect(leads[index][start:], rate) + start
                 continue
-            signal = np.stack([leads[i] for i in group]).astype(np.float64)
+            signal = np.stack([leads[i][start:] for i, start in group]).astype(np.float64)
             try:
                 filtered = scipy.signal.sosfiltfilt(_detector_band(rate), signal, axis=1)
             except ValueError:
                 continue  # as `_detect`: too short for the filter's padding
-            for index, row in zip(group, filtered, strict=True):
-                found[index] = _thresholded(np.ascontiguousarray(row), rate)
+            for (index, start), row in zip(group, filtered, strict=True):
+                found[index] = _thresholded(np.ascontiguousarray(row), rate) + start
     return found
 
 

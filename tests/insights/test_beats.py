@@ -144,14 +144,16 @@ def test_leads_detected_together_equal_detect_heartbeats_lead_by_lead(
     name: str, rate_factor: float
 ) -> None:
     # Leads filtered in one call and thresholded by sleepecg's kernels, beside leads that
-    # go through detect_heartbeats itself (a flat start, another length), all as it finds.
+    # go through detect_heartbeats itself (another length), and leads with a flat start of
+    # the same length (filtered together from there), all as it finds.
     ecg = load_signal(name)
     assert ecg.sampling_rate is not None
     rate = ecg.sampling_rate * rate_factor
     leads: list[npt.NDArray[np.integer]] = [lead.samples[:30_000] for lead in ecg.leads]
-    flat_start = leads[0].copy()
-    flat_start[:500] = flat_start[0]
-    leads += [flat_start, leads[0][:-7], -leads[-1]]
+    flat_starts = [lead.copy() for lead in (leads[0], leads[-1])]
+    for lead in flat_starts:
+        lead[:500] = lead[0]
+    leads += [*flat_starts, leads[0][:-7], -leads[-1]]
     found = beats._detections(leads, rate)
     expected = [detect_heartbeats(samples.astype(np.float64), rate) for samples in leads]
     assert len(found) == len(expected)
