@@ -33,8 +33,6 @@ import httpx
 import numpy as np
 import scipy.signal
 
-from ecg_graphql.db.embedded import EmbeddedDatabase
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO_ROOT / "tests" / "data"
 DEFAULT_RECORDING = "mortara_pydicom_12lead.json"
@@ -353,6 +351,16 @@ def child_pid_running(parent: int, marker: str) -> int | None:
     return None
 
 
+def _wait_gone(pid: int, timeout: float) -> None:
+    """Until process `pid` has exited (SIGKILL after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+
+
 def _die_with_parent() -> None:  # runs in the child before exec
     # Linux: if the benchmark is killed outright, the server it started goes too.
     with contextlib.suppress(Exception):
@@ -468,7 +476,6 @@ class Stack:
         self.owned = options.url is None
         self._tmp: Path | None = None
         self._server: subprocess.Popen[bytes] | None = None
-        self._db: EmbeddedDatabase | None = None
         self._log_path: Path | None = None
 
     def __enter__(self) -> Stack:
@@ -492,16 +499,13 @@ class Stack:
 
     def _start(self) -> None:
         self._tmp = Path(tempfile.mkdtemp(prefix="ecg-bench-"))
-        self._db = EmbeddedDatabase(self._tmp / "db")
-        self.mongodb_url = self._db.start()
-        self.db_pid = self._db.process.pid if self._db.process else None
         self.database = "ecg_bench"
         self.admin_username = BENCH_ADMIN_USERNAME
         self.admin_password = BENCH_PASSWORD
         port = free_port()
+        # As `make run`: `serve` starts and supervises the embedded database itself.
         env = {
-            **os.environ,
-            "ECG_MONGODB_URL": self.mongodb_url,
+            **{key: value for key, value in os.environ.items() if key != "ECG_MONGODB_URL"},
             "ECG_DATABASE": self.database,
             "ECG_DATA_DIR": str(self._tmp / "data"),
             "ECG_HOST": "127.0.0.1",
@@ -531,6 +535,8 @@ class Stack:
         self.server_pid = self._server.pid
         self.base_url = f"http://127.0.0.1:{port}"
         self._wait_ready(timeout=90.0)
+        self.mongodb_url = (self._tmp / "data" / "embedded-url").read_text().strip()
+        self.db_pid = child_pid_running(self.server_pid, "secantus")
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -589,9 +595,9 @@ class Stack:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait(timeout=10)
-        db, self._db = self._db, None
-        if db is not None:
-            db.stop(timeout=10)
+        if self.owned and self.db_pid is not None:
+            # `serve` stops its database on SIGTERM (and it dies with `serve` otherwise).
+            _wait_gone(self.db_pid, timeout=10)
         tmp, self._tmp = self._tmp, None
         if tmp is not None:
             if self.options.keep_logs and self._log_path is not None:

@@ -85,7 +85,7 @@ def create_app(
     # never below WARNING, however the host process configures logging.
     logging.getLogger("pymongo").setLevel(logging.WARNING)
     services = build_services(settings)
-    connection = Connection(settings)
+    connection = Connection(settings, embedded=supervisor is not None or shared is not None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ from beanie import init_beanie
 from pymongo import AsyncMongoClient, WriteConcern, timeout
 
 from ecg_graphql.config import Settings
+from ecg_graphql.db import ecg_store
 from ecg_graphql.db.documents import DOCUMENT_MODELS
 
 DEFAULT_URL = "mongodb://127.0.0.1:27017"
@@ -41,6 +42,16 @@ async def init_database(client: AsyncMongoClient[dict[str, object]], database: s
     await init_beanie(database=durable, document_models=list(DOCUMENT_MODELS))
 
 
+async def commits_durable(client: AsyncMongoClient[dict[str, object]], *, embedded: bool) -> bool:
+    """Whether the server journals a transaction's commit before acknowledging it: MongoDB
+    does (j:true), and so does the embedded SecantusDB `serve` starts (db/embedded.py); a
+    SecantusDB run otherwise (buildInfo names it) may not."""
+    if embedded:
+        return True
+    info = await client.admin.command("buildInfo")
+    return "secantusVersion" not in info
+
+
 async def ping(client: AsyncMongoClient[dict[str, object]], timeout_seconds: float = 2.0) -> bool:
     """True when the database answers a ping within the timeout."""
     try:
@@ -60,20 +71,25 @@ class Connection:
     requests still waiting on it end with their usual "unavailable" error.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, embedded: bool = False) -> None:
         self.settings = settings
+        self.embedded = embedded  # the embedded database `serve` started (db/embedded.py)
         self.client: AsyncMongoClient[dict[str, object]] = make_client(settings)
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         """Bind the documents to the database and create the indexes."""
-        await init_database(self.client, self.settings.database)
+        await self._bind(self.client)
+
+    async def _bind(self, client: AsyncMongoClient[dict[str, object]]) -> None:
+        await init_database(client, self.settings.database)
+        ecg_store.durable_commits(await commits_durable(client, embedded=self.embedded))
 
     async def reconnect(self, url: str) -> None:
         """Use the database at `url` from now on (raises if it does not answer)."""
         fresh = make_client(self.settings, url)
         try:
-            await init_database(fresh, self.settings.database)
+            await self._bind(fresh)
         except BaseException:
             await fresh.close()
             raise

@@ -28,6 +28,8 @@ ILLEGAL_OPERATION = 20  # "Transaction numbers are only allowed on a replica set
 WRITE_CONFLICT = 112
 TRANSACTION_ATTEMPTS = 30
 _transactions = True
+# Whether a commit needs a journaled write after it to be on disk (see `durable_commits`).
+_flush_after_commit = True
 
 
 T = TypeVar("T")
@@ -86,12 +88,21 @@ async def _atomically(write: Callable[[AsyncClientSession | None], Awaitable[T]]
                         await asyncio.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # noqa: S311  (jitter, not a secret)
                         continue
                     raise
-                # SecantusDB acknowledges a commit before its journal holds it (measured:
-                # SIGKILL lost committed uploads). A plain j:true write flushes the journal
-                # past the commit, so success still means on disk.
-                await ecg_listing.flush_journal()
+                # A SecantusDB we did not start acknowledges a commit before its journal
+                # holds it (measured: SIGKILL lost committed uploads). A plain j:true write
+                # flushes the journal past the commit, so success still means on disk.
+                if _flush_after_commit:
+                    await ecg_listing.flush_journal()
                 return result
     return await write(None)
+
+
+def durable_commits(durable: bool) -> None:
+    """Whether the database makes a transaction's commit durable before acknowledging it
+    (MongoDB does for j:true; so does the embedded SecantusDB, started for that: see
+    db/embedded.py). When not, every commit is followed by a journaled write."""
+    global _flush_after_commit
+    _flush_after_commit = not durable
 
 
 async def insert_ecg(document: EcgDocument) -> Row:
@@ -167,7 +178,6 @@ async def owner_counts(owner_id: ObjectId) -> ecg_listing.Counts:
     """The owner's counter document: how many ECGs, their date bounds, and the revision of
     their ECG documents."""
     return await ecg_listing.owner_counts(owner_id)
-
 
 
 async def delete_ecg(owner_id: ObjectId, ecg_id: str) -> bool:

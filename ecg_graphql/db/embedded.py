@@ -26,6 +26,12 @@ _PANIC = "WT_PANIC"
 # server itself reads from it.
 OPLOG_RETENTION_SECONDS = 60
 OPLOG_MAX_ENTRIES = 100
+# SecantusDB acknowledges a transaction's commit before its journal holds it, whatever the
+# write concern (measured: SIGKILL lost committed uploads). With --sync-on-commit every
+# commit is written through to disk first, so a commit's acknowledgement means durable, as
+# on MongoDB; the other writes are journaled (j:true) one by one already, except the signal
+# windows of an upload, which are written while its analyses run.
+DURABLE_COMMITS = ("--sync-on-commit",)
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -91,6 +97,7 @@ class EmbeddedDatabase:
             str(OPLOG_RETENTION_SECONDS),
             "--oplog-max-entries",
             str(OPLOG_MAX_ENTRIES),
+            *DURABLE_COMMITS,
             *self.extra_args,
         ]
         self.panicked = False

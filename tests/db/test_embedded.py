@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pymongo import AsyncMongoClient, WriteConcern
 
+from ecg_graphql.db.client import commits_durable
 from ecg_graphql.db.embedded import EmbeddedDatabase, EmbeddedDatabaseError
 
 # Liveness bound for a start that cannot succeed (the launcher's own timeout is 60 s).
@@ -138,3 +139,56 @@ def test_second_server_on_same_storage_is_refused(
         second.start()
     assert second.process is None
     assert first.is_running()
+
+
+async def test_committed_transactions_survive_a_sigkill_without_a_journaled_write_after(
+    tmp_path: Path, databases: list[EmbeddedDatabase]
+) -> None:
+    # An upload's ECG document and its owner's count are one transaction. SecantusDB
+    # acknowledges a commit before its journal holds it (SIGKILL lost such commits) unless
+    # started with --sync-on-commit, as the launcher does: then the acknowledgement is enough.
+    path = tmp_path / "db"
+    first = EmbeddedDatabase(path)
+    databases.append(first)
+    first.start()
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(first.url)
+    try:
+        ecgs = client["kept"]["ecgs"]
+        counts = client["kept"]["counts"]
+        await counts.insert_one({"_id": "owner", "total": 0})
+        for n in range(40):
+            async with (
+                client.start_session() as session,
+                await session.start_transaction(write_concern=WriteConcern(j=True)),
+            ):
+                await ecgs.insert_one({"_id": n, "payload": b"x" * 2000}, session=session)
+                await counts.update_one({"_id": "owner"}, {"$inc": {"total": 1}}, session=session)
+    finally:
+        await client.close()
+    first.kill()  # at once after the last acknowledgement: nothing else was written
+
+    second = EmbeddedDatabase(path)
+    databases.append(second)
+    second.start()
+    client = AsyncMongoClient(second.url)
+    try:
+        stored = [row["_id"] async for row in client["kept"]["ecgs"].find({}).sort("_id", 1)]
+        count = await client["kept"]["counts"].find_one({"_id": "owner"})
+    finally:
+        await client.close()
+    assert stored == list(range(40))
+    assert count is not None
+    assert count["total"] == 40
+
+
+async def test_only_a_secantusdb_we_did_not_start_needs_a_write_after_each_commit(
+    mongodb_url: str,
+) -> None:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_url)
+    try:
+        # Started by serve (ours, with --sync-on-commit): commits are durable.
+        assert await commits_durable(client, embedded=True)
+        # Reached by URL: buildInfo names SecantusDB, which may run without that option.
+        assert not await commits_durable(client, embedded=False)
+    finally:
+        await client.close()
