@@ -42,6 +42,14 @@ def databases() -> Iterator[list[EmbeddedDatabase]]:
         database.stop()
 
 
+def started_on(path: Path, databases: list[EmbeddedDatabase]) -> EmbeddedDatabase:
+    """A database started on `path`, stopped after the test (`databases`)."""
+    database = EmbeddedDatabase(path)
+    databases.append(database)
+    database.start()
+    return database
+
+
 def test_start_then_stop_leaves_no_process(
     tmp_path: Path, databases: list[EmbeddedDatabase]
 ) -> None:
@@ -68,9 +76,7 @@ async def test_data_written_before_sigkill_is_there_after_restart(
     tmp_path: Path, databases: list[EmbeddedDatabase]
 ) -> None:
     path = tmp_path / "db"
-    first = EmbeddedDatabase(path)
-    databases.append(first)
-    first.start()
+    first = started_on(path, databases)
     assert first.process is not None
     pid = first.process.pid
     docs = [{"_id": i, "payload": bytes(range(i % 256)) * 10, "n": i * 7} for i in range(50)]
@@ -86,9 +92,7 @@ async def test_data_written_before_sigkill_is_there_after_restart(
     first.kill()
     assert not _alive(pid)
 
-    second = EmbeddedDatabase(path)
-    databases.append(second)
-    second.start()
+    second = started_on(path, databases)
     client = AsyncMongoClient(second.url)
     try:
         found = await client["kept"]["docs"].find({}).sort("_id", 1).to_list()
@@ -148,9 +152,7 @@ async def test_committed_transactions_survive_a_sigkill_without_a_journaled_writ
     # acknowledges a commit before its journal holds it (SIGKILL lost such commits) unless
     # started with --sync-on-commit, as the launcher does: then the acknowledgement is enough.
     path = tmp_path / "db"
-    first = EmbeddedDatabase(path)
-    databases.append(first)
-    first.start()
+    first = started_on(path, databases)
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(first.url)
     try:
         ecgs = client["kept"]["ecgs"]
@@ -167,9 +169,7 @@ async def test_committed_transactions_survive_a_sigkill_without_a_journaled_writ
         await client.close()
     first.kill()  # at once after the last acknowledgement: nothing else was written
 
-    second = EmbeddedDatabase(path)
-    databases.append(second)
-    second.start()
+    second = started_on(path, databases)
     client = AsyncMongoClient(second.url)
     try:
         stored = [row["_id"] async for row in client["kept"]["ecgs"].find({}).sort("_id", 1)]
