@@ -33,6 +33,7 @@ logger = logging.getLogger("ecg_graphql.serve")
 
 # Exit status for settings that cannot be used (as argparse uses for a bad command line).
 BAD_SETTINGS = 2
+DATABASE_UNAVAILABLE = 3  # a maintenance command lost its database part-way
 # A worker process that has not stopped this long after SIGTERM is killed.
 WORKER_STOP_SECONDS = 5.0
 
@@ -456,9 +457,27 @@ def main(argv: list[str] | None = None) -> int:
         return BAD_SETTINGS
     if args.command == "serve":
         return serve(settings)
-    return asyncio.run(
-        _with_database(settings, args.command, enqueue_only=getattr(args, "enqueue_only", False))
-    )
+    try:
+        return asyncio.run(
+            _with_database(
+                settings, args.command, enqueue_only=getattr(args, "enqueue_only", False)
+            )
+        )
+    except Exception as error:
+        from ecg_graphql.ecgs.analysis_jobs import LEASE, database_gone
+
+        if not database_gone(error):
+            raise
+        # Every step of these commands is a complete write of its own: what was done stays.
+        cause = error.__cause__ if error.__cause__ is not None else error
+        print(
+            f"ecg-graphql {args.command}: the database became unavailable "
+            f"({type(cause).__name__}); what was done before is kept. Run it again once the "
+            f"database answers (a job it was running is taken again after its "
+            f"{LEASE.seconds} s lease).",
+            file=sys.stderr,
+        )
+        return DATABASE_UNAVAILABLE
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from ecg_graphql.insights import runner
 from ecg_graphql.insights.registry import ECG_ANALYSES, LEAD_ANALYSES, EcgAnalysis, LeadAnalysis
 from ecg_graphql.insights.signals import EcgSignal, LeadSignal
 from ecg_graphql.insights.stored import stored_ints
-from tests.harness import Api, running_app, test_settings
+from tests.harness import Api, RestartableDatabase, running_app, test_settings
 from tests.reference import reference_zero_crossings
 
 SIGNALS = {"I": [3, -1, 0, 0, 2, -7, 9], "II": [0, 0, 5, 0, -5]}
@@ -235,3 +235,61 @@ async def test_enqueue_only_leaves_the_jobs_to_a_worker(api: Api) -> None:
     jobs = await AnalysisJobDocument.get_pymongo_collection().find({}).to_list()
     assert [j["state"] for j in jobs] == ["done", "done"]
     assert not any(j["worker"].startswith("backfill:") for j in jobs)
+
+
+async def test_the_backfill_command_stops_cleanly_when_its_database_dies(
+    own_db: RestartableDatabase,
+) -> None:
+    async with running_app(test_settings(own_db.url, analysis_workers=0)) as api:
+        token = await api.user_token()
+        for n in range(60):
+            result = await api.upload({"id": f"k-{n}", "date": "2023-03-03", "leads": LEADS}, token)
+            assert result["__typename"] == "Ecg"
+        collection = EcgDocument.get_pymongo_collection()
+        await collection.update_many({}, {"$unset": {"insights.zero_crossings": ""}})
+
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ecg_graphql",
+            "backfill",
+            env={**cli_env(api), "ECG_DATABASE_TIMEOUT_SECONDS": "2"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        assert process.stdout is not None
+        seen: list[str] = []
+        while line := (await asyncio.wait_for(process.stdout.readline(), 60)).decode():
+            seen.append(line)
+            if "analysis job ended" in line:
+                own_db.kill()  # part-way: one job done, 59 to go
+                break
+        rest, _ = await asyncio.wait_for(process.communicate(), 60)
+        output = "".join(seen) + rest.decode()
+        assert process.returncode == 3, output
+        assert "backfill: the database became unavailable" in output, output
+        assert "Traceback" not in output, output
+
+        own_db.restart()
+        rerun = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ecg_graphql",
+            "backfill",
+            env=cli_env(api),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        again, _ = await asyncio.wait_for(rerun.communicate(), 120)
+        assert rerun.returncode == 0, again
+        rows = await collection.find({}).to_list()
+        stale = [r for r in rows if runner.status(r["insights"], r["analyses"]) != "DONE"]
+        # What the first run did is kept and the rerun did the rest, but for the job the first
+        # run held when the database died: its lease (30 s) has not run out yet.
+        assert len(rows) == 60
+        assert len(stale) <= 1, [r["ecg_id"] for r in stale]
+        jobs = AnalysisJobDocument.get_pymongo_collection()
+        for row in stale:
+            job = await jobs.find_one({"_id": row["_id"]})
+            assert job is not None
+            assert job["state"] == "running"
