@@ -178,6 +178,19 @@ def cli_env(api: Api) -> dict[str, str]:
     }
 
 
+async def backfill_command(env: dict[str, str]) -> asyncio.subprocess.Process:
+    """`python -m ecg_graphql backfill` started, its output (both streams) on a pipe."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ecg_graphql",
+        "backfill",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
 async def stale_both(api: Api) -> Any:
     _, collection = await upload_two(api)
     await collection.update_many({}, {"$unset": {"insights.zero_crossings": ""}})
@@ -186,15 +199,7 @@ async def stale_both(api: Api) -> Any:
 
 async def test_the_backfill_command_queues_and_runs_the_jobs(api: Api) -> None:
     collection = await stale_both(api)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ecg_graphql",
-        "backfill",
-        env=cli_env(api),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await backfill_command(cli_env(api))
     output, _ = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, output
     assert "queued 2 ECGs with stale analyses; analysed 2 here" in output.decode()
@@ -248,15 +253,7 @@ async def test_the_backfill_command_stops_cleanly_when_its_database_dies(
         collection = EcgDocument.get_pymongo_collection()
         await collection.update_many({}, {"$unset": {"insights.zero_crossings": ""}})
 
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "ecg_graphql",
-            "backfill",
-            env={**cli_env(api), "ECG_DATABASE_TIMEOUT_SECONDS": "2"},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        process = await backfill_command({**cli_env(api), "ECG_DATABASE_TIMEOUT_SECONDS": "2"})
         assert process.stdout is not None
         seen: list[str] = []
         while line := (await asyncio.wait_for(process.stdout.readline(), 60)).decode():
@@ -271,15 +268,7 @@ async def test_the_backfill_command_stops_cleanly_when_its_database_dies(
         assert "Traceback" not in output, output
 
         own_db.restart()
-        rerun = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "ecg_graphql",
-            "backfill",
-            env=cli_env(api),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        rerun = await backfill_command(cli_env(api))
         again, _ = await asyncio.wait_for(rerun.communicate(), 120)
         assert rerun.returncode == 0, again
         rows = await collection.find({}).to_list()
