@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from ecg_graphql.db.supervisor import EmbeddedSupervisor
 
 from ecg_graphql.config import Settings
-from ecg_graphql.db.shared_embedded import URL_FILE as EMBEDDED_URL_FILE
+from ecg_graphql.db.shared_embedded import Publisher, published_url
 
 logger = logging.getLogger("ecg_graphql.serve")
 
@@ -36,10 +35,6 @@ BAD_SETTINGS = 2
 DATABASE_UNAVAILABLE = 3  # a maintenance command lost its database part-way
 # A worker process that has not stopped this long after SIGTERM is killed.
 WORKER_STOP_SECONDS = 5.0
-
-
-def _embedded_url_path(settings: Settings) -> Path:
-    return settings.data_dir / EMBEDDED_URL_FILE
 
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:
@@ -87,19 +82,21 @@ def serve(settings: Settings) -> int:
 
     configure_logging()
     embedded: EmbeddedDatabase | None = None
-    url_file = _embedded_url_path(settings)
+    # The embedded database's URL, for the workers and the other commands (`create-admin`
+    # and the rest reuse the running database).
+    publisher = Publisher(settings.data_dir)
     if settings.mongodb_url is None:
         embedded = EmbeddedDatabase(settings.data_dir / "db")
         url = embedded.start()
-        url_file.write_text(url)
+        publisher.started(url)
         print(f"embedded database: {url} (data in {settings.data_dir / 'db'})", flush=True)
         settings = settings.model_copy(update={"mongodb_url": url})
     failure: list[str] = []
     try:
         if settings.workers == 1:
-            _serve_here(settings, embedded, failure)
+            _serve_here(settings, embedded, publisher, failure)
         else:
-            _serve_workers(settings, embedded, failure)
+            _serve_workers(settings, embedded, publisher, failure)
     finally:
         # Further Ctrl-C or SIGTERM must not interrupt stopping the database (bounded: 4 s,
         # then SIGKILL), or it would be left running.
@@ -107,16 +104,19 @@ def serve(settings: Settings) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if embedded is not None:
             embedded.stop(timeout=4)
-            from ecg_graphql.db.shared_embedded import Publisher
-
-            Publisher(settings.data_dir).clear()
+            publisher.clear()
     if failure:
         print(f"ecg-graphql stopped: {failure[0]}", file=sys.stderr, flush=True)
         return 1
     return 0
 
 
-def _serve_here(settings: Settings, embedded: EmbeddedDatabase | None, failure: list[str]) -> None:
+def _serve_here(
+    settings: Settings,
+    embedded: EmbeddedDatabase | None,
+    publisher: Publisher,
+    failure: list[str],
+) -> None:
     """ECG_WORKERS=1: the API in this process, which also supervises the database."""
     import uvicorn
 
@@ -125,13 +125,9 @@ def _serve_here(settings: Settings, embedded: EmbeddedDatabase | None, failure: 
 
     supervisor: EmbeddedSupervisor | None = None
     if embedded is not None:
-        url_file = _embedded_url_path(settings)
-
-        def restarted(new_url: str) -> None:
-            # For `create-admin` and the other commands that reuse the running database.
-            url_file.write_text(new_url)
-
-        supervisor = EmbeddedSupervisor(embedded, on_started=restarted)
+        supervisor = EmbeddedSupervisor(
+            embedded, on_started=publisher.started, on_down=publisher.down
+        )
     server: uvicorn.Server | None = None
 
     def give_up(message: str) -> None:
@@ -228,7 +224,10 @@ def _answers(worker: UvicornProcess, timeout: float, stopping: threading.Event) 
 
 
 def _serve_workers(
-    settings: Settings, embedded: EmbeddedDatabase | None, failure: list[str]
+    settings: Settings,
+    embedded: EmbeddedDatabase | None,
+    publisher: Publisher,
+    failure: list[str],
 ) -> None:
     """ECG_WORKERS > 1: uvicorn's worker processes share the listening socket.
 
@@ -243,7 +242,7 @@ def _serve_workers(
     from uvicorn.supervisors import Multiprocess
     from uvicorn.supervisors.multiprocess import Process
 
-    from ecg_graphql.db.shared_embedded import STORAGE_ENV, Publisher
+    from ecg_graphql.db.shared_embedded import STORAGE_ENV
     from ecg_graphql.db.supervisor import EmbeddedSupervisor
 
     class Workers(Multiprocess):
@@ -304,7 +303,6 @@ def _serve_workers(
     workers = Workers(config, sockets=[sock])  # its signal handlers: stop, or restart workers
     supervision: _Supervision | None = None
     if embedded is not None:
-        publisher = Publisher(settings.data_dir)
 
         def restarted(url: str) -> None:
             os.environ["ECG_MONGODB_URL"] = url  # for workers started from now on
@@ -345,9 +343,8 @@ async def _with_database(settings: Settings, action: str, *, enqueue_only: bool 
 
     embedded: EmbeddedDatabase | None = None
     url = settings.mongodb_url
-    url_file = _embedded_url_path(settings)
-    if url is None and url_file.exists():
-        candidate = url_file.read_text().strip()
+    candidate = None if url is not None else published_url(settings.data_dir)
+    if candidate is not None:
         probe = make_client(settings, candidate)
         if await ping(probe):
             url = candidate

@@ -181,22 +181,15 @@ def create_app(
     @app.get("/health")
     async def health() -> JSONResponse:
         """Liveness: the process is up, and its embedded database is not stuck restarting."""
-        if supervisor is not None:
-            if supervisor.gave_up is not None:
-                return JSONResponse({"status": "embedded database failed"}, status_code=503)
-            down = supervisor.down_seconds()
-            if down > settings.database_timeout_seconds:
-                return JSONResponse(
-                    {"status": "embedded database restarting", "downSeconds": round(down, 1)},
-                    status_code=503,
-                )
-        elif shared is not None:
-            down = shared.down_seconds()
-            if down > settings.database_timeout_seconds:
-                return JSONResponse(
-                    {"status": "embedded database restarting", "downSeconds": round(down, 1)},
-                    status_code=503,
-                )
+        if supervisor is not None and supervisor.gave_up is not None:
+            return JSONResponse({"status": "embedded database failed"}, status_code=503)
+        watched = supervisor or shared  # this process's, or the parent's through its files
+        down = watched.down_seconds() if watched is not None else 0.0
+        if down > settings.database_timeout_seconds:
+            return JSONResponse(
+                {"status": "embedded database restarting", "downSeconds": round(down, 1)},
+                status_code=503,
+            )
         return JSONResponse({"status": "ok"})
 
     @app.get("/ready")

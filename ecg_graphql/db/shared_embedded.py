@@ -39,8 +39,17 @@ def _replace(path: Path, text: str) -> None:
     partial.replace(path)
 
 
+def published_url(data_dir: Path) -> str | None:
+    """The URL the embedded database serves at now, as `serve` publishes it (None while it
+    runs none)."""
+    try:
+        return (data_dir / URL_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
 class Publisher:
-    """The parent's side: what the workers read."""
+    """The `serve` side: what its workers (and the other commands) read."""
 
     def __init__(self, data_dir: Path) -> None:
         self.url_path = data_dir / URL_FILE
@@ -65,7 +74,7 @@ class SharedEmbedded:
     """A worker's side: the parent's database, followed through its files."""
 
     def __init__(self, data_dir: Path, storage_path: Path) -> None:
-        self.url_path = data_dir / URL_FILE
+        self.data_dir = data_dir
         self.down_path = data_dir / DOWN_FILE
         self.storage_path = storage_path
 
@@ -77,10 +86,7 @@ class SharedEmbedded:
 
     def url(self) -> str | None:
         """The URL the database serves at now (None while the file is missing)."""
-        try:
-            return self.url_path.read_text().strip() or None
-        except FileNotFoundError:
-            return None
+        return published_url(self.data_dir)
 
     def down_seconds(self) -> float:
         """How long the database has been down (0 while it serves)."""
