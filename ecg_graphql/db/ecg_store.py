@@ -225,20 +225,14 @@ async def ecgs_matching(query: dict[str, Any]) -> AsyncIterator[Row]:
         yield row
 
 
-async def update_ecg(ecg_object_id: ObjectId, fields: dict[str, Any]) -> None:
-    """Set these fields of one ECG document, and count the change in its owner's revision,
-    atomically and durably (nothing when the ECG is gone)."""
-    row = await EcgDocument.get_pymongo_collection().find_one(
-        {"_id": ecg_object_id}, projection={"owner_id": 1}
-    )
-    if row is None:
-        return
-    owner_id: ObjectId = row["owner_id"]
+async def update_ecg(ecg_object_id: ObjectId, owner_id: ObjectId, fields: dict[str, Any]) -> None:
+    """Set these fields of one ECG document of `owner_id`, and count the change in the
+    owner's revision, atomically and durably (nothing when the ECG is gone)."""
     await ecg_listing.ensure_counts(owner_id)
 
     async def write(session: AsyncClientSession | None) -> None:
         updated = await EcgDocument.get_pymongo_collection().update_one(
-            {"_id": ecg_object_id}, {"$set": fields}, session=session
+            {"_id": ecg_object_id, "owner_id": owner_id}, {"$set": fields}, session=session
         )
         if updated.matched_count:
             await ecg_listing.counted_change(owner_id, session)

@@ -114,7 +114,7 @@ async def _failed_records(document: StoredEcg, error: str, registry: runner.Regi
             record = {"version": ecg_analysis.version, "error": error}
             fields[f"{runner.ECG_RESULTS}.{ecg_analysis.name}"] = record
     if fields:
-        await ecg_store.update_ecg(document.id, fields)
+        await ecg_store.update_ecg(document.id, document.owner_id, fields)
 
 
 def database_gone(error: BaseException) -> bool:
@@ -212,7 +212,7 @@ async def _run(
         if not await job_store.renew(job_id, worker, LEASE):
             logger.warning("analysis job lost its lease ecg=%s", document.ecg_id)
             return "lost"
-        await ecg_store.update_ecg(document.id, results.as_update())
+        await ecg_store.update_ecg(document.id, document.owner_id, results.as_update())
     return "done" if await _settle(job_id, worker, "done", None) else "lost"
 
 

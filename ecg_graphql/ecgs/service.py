@@ -51,6 +51,7 @@ class StoredEcg:
     """A stored ECG as read back: metadata and analysis records, no samples."""
 
     id: ObjectId
+    owner_id: ObjectId
     ecg_id: str
     date: datetime
     created_at: datetime
@@ -65,6 +66,7 @@ class StoredEcg:
         """From a raw ECG document (our own, written through the model: no parsing needed)."""
         return cls(
             id=raw["_id"],
+            owner_id=raw["owner_id"],
             ecg_id=raw["ecg_id"],
             date=raw["date"],
             created_at=raw["created_at"],

@@ -60,7 +60,7 @@ async def test_a_kept_page_follows_uploads_deletes_and_analysis_results(api: Api
     row = await EcgDocument.get_pymongo_collection().find_one({"ecg_id": "c"})
     assert row is not None
     record = {"version": row["insights"]["zero_crossings"]["version"], "values": [7, 8]}
-    await ecg_store.update_ecg(row["_id"], {"insights.zero_crossings": record})
+    await ecg_store.update_ecg(row["_id"], row["owner_id"], {"insights.zero_crossings": record})
     changed = await page(api, token)
     node = next(edge["node"] for edge in changed["edges"] if edge["node"]["id"] == "c")
     assert [i["zeroCrossings"] for i in node["insights"]] == [7, 8]
