@@ -467,11 +467,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # Every step of these commands is a complete write of its own: what was done stays.
         cause = error.__cause__ if error.__cause__ is not None else error
+        held = (
+            f" (a job it was running is taken again after its {LEASE.seconds} s lease)"
+            if args.command == "backfill"
+            else ""
+        )
         print(
             f"ecg-graphql {args.command}: the database became unavailable "
             f"({type(cause).__name__}); what was done before is kept. Run it again once the "
-            f"database answers (a job it was running is taken again after its "
-            f"{LEASE.seconds} s lease).",
+            f"database answers{held}.",
             file=sys.stderr,
         )
         return DATABASE_UNAVAILABLE

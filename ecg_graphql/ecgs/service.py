@@ -215,7 +215,6 @@ async def list_ecgs(
     return page, counts.count
 
 
-
 async def delete_ecg(*, owner_id: ObjectId, ecg_id: str) -> bool:
     """Delete the owner's ECG and its samples; False when there is no such ECG of theirs."""
     if id_issue(ecg_id) is not None:

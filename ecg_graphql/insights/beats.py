@@ -107,12 +107,12 @@ def _detections(
     insights/test_beats.py); empty where the detector cannot run (flat or too short) or
     would overrun its buffers (see `_thresholded`).
 
-    `detect_heartbeats` band-passes its lead from the first sample that differs from the
-    first (`sosfiltfilt`), then thresholds it in C. Most of its time on a short lead is the
-    filter call's own overhead, the same for every lead, so leads it filters over the same
-    length (from sample 0, or from the end of a flat start) are filtered together, in one
-    call along the time axis (bit for bit the same rows); each goes through the detector's
-    own C kernels as it would.
+    `detect_heartbeats` band-passes its lead (`sosfiltfilt`, from the end of a flat start if
+    there is one: `_runnable_from`), then thresholds it in C. Most of its time on a short
+    lead is the filter call's own overhead, the same for every lead, so leads it filters over
+    the same length (from sample 0, or from the end of a flat start) are filtered together,
+    in one call along the time axis (bit for bit the same rows); each goes through the
+    detector's own C kernels as it would.
     """
     found = [_EMPTY] * len(leads)
     # By the length the detector filters (from where it starts): (lead, start) of each.
